@@ -1,0 +1,325 @@
+"""Typed, frozen configuration, loaded from YAML with ``--set a.b=v`` overrides.
+
+A YAML file lists only what differs from the defaults below; unknown keys and wrong
+types are errors (``ConfigError``) that name the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MOTION_KINDS = ("kalman",)
+COST_KINDS = ("iou", "giou", "diou")
+BOX_OUTPUTS = ("detection", "filtered")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid; the message names the dotted key."""
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Kalman filter on the box state ``[cx, cy, w, h, vx, vy, vw, vh]`` (pixels, pixels/s).
+
+    Noise standard deviations are fractions of the box's width (x, w) or height (y, h),
+    so that near (large) and far (small) objects get proportionate uncertainty.
+    """
+
+    kind: str = "kalman"
+    # Detector box jitter: about 5 % of the box size for a CNN or LiDAR-projected box.
+    std_measurement: float = 0.05
+    # Unmodelled acceleration, box sizes per second squared (ego-motion, braking, turning).
+    std_acceleration: float = 1.0
+    # Initial velocity uncertainty, box sizes per second (we start at zero velocity).
+    std_velocity_init: float = 1.0
+
+    def validate(self, key: str) -> None:
+        _one_of(self.kind, MOTION_KINDS, f"{key}.kind")
+        for name in ("std_measurement", "std_acceleration", "std_velocity_init"):
+            _positive(getattr(self, name), f"{key}.{name}")
+
+
+@dataclass(frozen=True)
+class AssociationConfig:
+    """Cost matrices and gates for the association rounds (cost 0 is a perfect match)."""
+
+    # 1 - DIoU stays informative when boxes stop overlapping (fast or small objects).
+    cost: str = "diou"
+    # Gate of round 1 (confident detections vs. confirmed and lost tracks).
+    max_cost: float = 0.9
+    # Gate of round 2 (low-score detections vs. remaining tracks): stricter, as in BYTE.
+    low_max_cost: float = 0.6
+    # Gate for tentative tracks, which have no velocity estimate yet.
+    tentative_max_cost: float = 0.8
+    # Extra cost for lost tracks, so that a live track wins a contested detection.
+    lost_penalty: float = 0.0
+    # Multiply similarity by the detection score (a weak detection must fit better).
+    fuse_score: bool = False
+
+    def validate(self, key: str) -> None:
+        _one_of(self.cost, COST_KINDS, f"{key}.cost")
+        for name in ("max_cost", "low_max_cost", "tentative_max_cost"):
+            _in_range(getattr(self, name), 0.0, 2.0, f"{key}.{name}")
+        _in_range(self.lost_penalty, 0.0, 2.0, f"{key}.lost_penalty")
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    """Birth, confirmation, loss and removal of tracks. Times are seconds, not frames."""
+
+    # Detections at or above this score take part in round 1 and may start tracks.
+    high_score: float = 0.6
+    # Detections below this score are ignored entirely.
+    low_score: float = 0.1
+    # An unmatched detection starts a track only at or above this score.
+    new_track_score: float = 0.7
+    # Consecutive matched frames before a new track is reported.
+    min_hits: int = 2
+    # A new track this confident is reported at once (1.01 = never).
+    instant_confirm_score: float = 1.01
+    # How long a lost track may be re-found before it is removed.
+    max_lost_s: float = 3.0
+    # Keep reporting a lost track's predicted box this long (0 = only matched tracks).
+    report_lost_s: float = 0.0
+    # Box reported for a matched track: the detection's own or the filtered estimate.
+    output_box: str = "detection"
+    # Recent boxes kept per track (ring buffer) for trails and learned motion.
+    history_len: int = 30
+
+    def validate(self, key: str) -> None:
+        _in_range(self.low_score, -1e9, self.high_score, f"{key}.low_score")
+        _positive(self.min_hits, f"{key}.min_hits")
+        _in_range(self.max_lost_s, 0.0, 1e9, f"{key}.max_lost_s")
+        _in_range(self.report_lost_s, 0.0, self.max_lost_s, f"{key}.report_lost_s")
+        _one_of(self.output_box, BOX_OUTPUTS, f"{key}.output_box")
+        _positive(self.history_len, f"{key}.history_len")
+
+
+DEFAULT_CLASS_GROUPS = (
+    ("car", "van", "truck", "bus"),
+    ("pedestrian", "person", "person_sitting"),
+    ("cyclist", "bicycle", "motorcycle"),
+)
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Everything the tracker needs, independent of where detections come from."""
+
+    # Used only when frames carry no timestamps: time_s = frame_index / frame_rate.
+    frame_rate: float = 30.0
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    association: AssociationConfig = field(default_factory=AssociationConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    # Classes whose detections may update one another's tracks (label flicker keeps the id).
+    # A class in no group forms a group of its own; different groups never match.
+    class_groups: tuple[tuple[str, ...], ...] = DEFAULT_CLASS_GROUPS
+    # Overrides per class group, keyed by any class name of the group, e.g. pedestrian.
+    per_class: dict[str, TrackerConfig] = field(default_factory=dict)
+    # Votes needed, relative to the current class, before a track changes class.
+    class_switch_ratio: float = 1.5
+
+    def validate(self, key: str) -> None:
+        _positive(self.frame_rate, f"{key}.frame_rate")
+        self.motion.validate(f"{key}.motion")
+        self.association.validate(f"{key}.association")
+        self.lifecycle.validate(f"{key}.lifecycle")
+        _in_range(self.class_switch_ratio, 1.0, 1e9, f"{key}.class_switch_ratio")
+        for name, sub in self.per_class.items():
+            sub.validate(f"{key}.per_class.{name}")
+
+    def for_class(self, class_name: str) -> TrackerConfig:
+        """The settings for one class group: the overrides of ``per_class`` on top of these."""
+        group = next((g for g in self.class_groups if class_name in g), (class_name,))
+        for name in group:
+            if name in self.per_class:
+                return self.per_class[name]
+        return self
+
+
+@dataclass(frozen=True)
+class Config:
+    """Top-level configuration, one section per stage."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+    def validate(self) -> Config:
+        self.tracker.validate("tracker")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply ``a.b=v`` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({_first_line(exc)})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    for item in overrides:
+        _apply_override(raw, item)
+    return config_from_dict(raw)
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    config = _build(Config, raw, "")
+    return config.validate()
+
+
+def config_to_dict(config: Any) -> Any:
+    """A plain dict (YAML-ready) of a config dataclass."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, dict):
+        return {k: config_to_dict(v) for k, v in config.items()}
+    if isinstance(config, tuple):
+        return [config_to_dict(v) for v in config]
+    return config
+
+
+def diff_from_default(config: Config) -> dict[str, Any]:
+    """Only the keys whose values differ from the defaults (what a YAML file should list)."""
+    return _diff(config_to_dict(config), config_to_dict(Config()))
+
+
+def _diff(value: Any, default: Any) -> Any:
+    if isinstance(value, dict) and isinstance(default, dict):
+        out = {}
+        for k, v in value.items():
+            d = _diff(v, default.get(k))
+            if d is not _SAME:
+                out[k] = d
+        return out if out else _SAME
+    return _SAME if value == default else value
+
+
+_SAME = object()
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. tracker.lifecycle.min_hits=3")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{key}: {part} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, raw: Any, key: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{key or 'config'}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        dotted = _join(key, str(unknown[0]))
+        raise ConfigError(f"unknown config key {dotted!r} (valid: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in raw.items():
+        kwargs[name] = _convert(hints[name], value, _join(key, name), cls, raw)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any, key: str, owner: type, raw: dict) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is dict:
+        return _convert_per_class(value, key, owner, raw)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        inner = typing.get_args(hint)[0]
+        return tuple(_convert(inner, v, f"{key}[{i}]", owner, raw) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise ConfigError(f"{key}: unsupported type")
+    return _scalar(hint, value, key)
+
+
+def _convert_per_class(value: Any, key: str, owner: type, raw: dict) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a mapping of class name to settings")
+    base = {k: v for k, v in raw.items() if k != "per_class"}
+    out = {}
+    for name, sub in value.items():
+        if not isinstance(sub, dict):
+            raise ConfigError(f"{key}.{name}: expected a mapping")
+        if "per_class" in sub:
+            raise ConfigError(f"{key}.{name}.per_class: per_class cannot be nested")
+        merged = _merge(base, sub)
+        out[str(name)] = _build(owner, merged, f"{key}.{name}")
+    return out
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _scalar(hint: Any, value: Any, key: str) -> Any:
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    expected = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _one_of(value: str, choices: tuple[str, ...], key: str) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+
+
+def _positive(value: float, key: str) -> None:
+    if not value > 0:
+        raise ConfigError(f"{key}: expected a positive number, got {value!r}")
+
+
+def _in_range(value: float, low: float, high: float, key: str) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"{key}: expected a value in [{low}, {high}], got {value!r}")

@@ -1,0 +1,187 @@
+"""Datasets of detection files with ground truth: run the tracker over every sequence, write
+results in the dataset's own format, and score them with TrackEval.
+
+KITTI layout: ``DATA/seqmap.txt``, ``DATA/label_02/SSSS.txt`` and
+``DATA/<detections>/{car,pedestrian,cyclist}/SSSS.txt`` (PointRCNN format).
+
+MOT layout: ``DATA/<SEQ>/det/det.txt``, ``DATA/<SEQ>/gt/gt.txt`` and optionally
+``DATA/<SEQ>/seqinfo.ini`` (``frameRate``, ``seqLength``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TrackerConfig
+from ..formats import (
+    KITTI_CLASSES,
+    POINTRCNN_CLASS_DIRS,
+    BoxTable,
+    format_kitti_tracks,
+    format_mot_tracks,
+    read_mot,
+    read_pointrcnn,
+    read_seqmap,
+    write_lines_atomic,
+)
+from ..structures import Detections, Tracks
+from ..tracks import Tracker
+from .metrics import ClassMetrics, evaluate_kitti, evaluate_mot
+
+KITTI_FPS = 10.0
+
+
+@dataclass
+class Sequence:
+    """One sequence's detections, frame by frame, ready to feed the tracker."""
+
+    name: str
+    frames: list[Detections]
+    fps: float
+
+
+@dataclass
+class Dataset:
+    """Sequences with detections loaded, plus what is needed to write and score results."""
+
+    root: Path
+    format: str  # "kitti" or "mot"
+    class_names: tuple[str, ...]
+    sequences: list[Sequence]
+    gt_files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def seq_lengths(self) -> list[tuple[str, int]]:
+        return [(s.name, len(s.frames)) for s in self.sequences]
+
+    def format_frame(self, frame: int, tracks: Tracks) -> list[str]:
+        if self.format == "kitti":
+            return format_kitti_tracks(frame, tracks, self.class_names)
+        return format_mot_tracks(frame, tracks)
+
+    def evaluate(self, results_dir: Path) -> dict[str, dict[str, ClassMetrics]]:
+        if self.format == "kitti":
+            return evaluate_kitti(self.root, results_dir, self.seq_lengths)
+        return evaluate_mot(self.gt_files, results_dir, self.seq_lengths)
+
+
+def _require_dir(path: Path, what: str) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(f"{what} not found: {path}")
+
+
+def load_kitti(root: str | Path, detections: str = "det_pointrcnn", fps: float = KITTI_FPS) -> Dataset:
+    """Load a KITTI tracking folder's seqmap and detection files (see module doc)."""
+    root = Path(root)
+    _require_dir(root, "dataset folder")
+    seqmap = root / "seqmap.txt"
+    if not seqmap.is_file():
+        raise FileNotFoundError(f"seqmap not found: {seqmap}")
+    _require_dir(root / "label_02", "label folder")
+    det_root = root / detections
+    _require_dir(det_root, "detection folder")
+    class_dirs = [d for d in POINTRCNN_CLASS_DIRS if (det_root / d).is_dir()]
+    if not class_dirs:
+        raise FileNotFoundError(f"no class folders ({', '.join(POINTRCNN_CLASS_DIRS)}) in {det_root}")
+    sequences = []
+    for name, num_frames in read_seqmap(seqmap):
+        label = root / "label_02" / f"{name}.txt"
+        if not label.is_file():
+            raise FileNotFoundError(f"label file not found: {label}")
+        tables = []
+        for class_dir in class_dirs:
+            path = det_root / class_dir / f"{name}.txt"
+            if not path.is_file():
+                raise FileNotFoundError(f"detection file not found: {path}")
+            tables.append(read_pointrcnn(path))
+        sequences.append(Sequence(name, _frames(BoxTable.concatenate(tables), num_frames, name), fps))
+    return Dataset(root, "kitti", KITTI_CLASSES, sequences)
+
+
+def load_mot(root: str | Path, fps: float | None = None) -> Dataset:
+    """Load a MOT Challenge folder: every sub-folder with ``det/det.txt`` is a sequence."""
+    root = Path(root)
+    _require_dir(root, "dataset folder")
+    seq_dirs = sorted(p for p in root.iterdir() if (p / "det" / "det.txt").is_file())
+    if not seq_dirs:
+        raise FileNotFoundError(f"no sequences (SEQ/det/det.txt) in {root}")
+    sequences, gt_files = [], {}
+    for seq_dir in seq_dirs:
+        gt = seq_dir / "gt" / "gt.txt"
+        if not gt.is_file():
+            raise FileNotFoundError(f"ground truth not found: {gt}")
+        dets = read_mot(seq_dir / "det" / "det.txt", "det")
+        info_fps, info_len = _seqinfo(seq_dir)
+        truth = read_mot(gt, "gt")
+        length = info_len or int(max(dets.frame.max(initial=-1), truth.frame.max(initial=-1)) + 1)
+        sequences.append(Sequence(seq_dir.name, _frames(dets, length, seq_dir.name), fps or info_fps or 30.0))
+        gt_files[seq_dir.name] = gt
+    return Dataset(root, "mot", ("pedestrian",), sequences, gt_files)
+
+
+def _seqinfo(seq_dir: Path) -> tuple[float | None, int | None]:
+    path = seq_dir / "seqinfo.ini"
+    if not path.is_file():
+        return None, None
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    section = parser["Sequence"] if parser.has_section("Sequence") else {}
+    fps = float(section["frameRate"]) if "frameRate" in section else None
+    length = int(section["seqLength"]) if "seqLength" in section else None
+    return fps, length
+
+
+def _frames(table: BoxTable, num_frames: int, name: str) -> list[Detections]:
+    if len(table) and table.frame.max() >= num_frames:
+        raise ValueError(
+            f"sequence {name}: detections at frame {int(table.frame.max())}, "
+            f"but the seqmap says it has {num_frames} frames"
+        )
+    return table.per_frame(num_frames)
+
+
+def track_sequence(sequence: Sequence, config: TrackerConfig, class_names: tuple[str, ...]) -> list[Tracks]:
+    """Run a fresh tracker over one sequence; one ``Tracks`` per frame."""
+    tracker = Tracker(config, class_names)
+    step = 1.0 / sequence.fps
+    return [tracker.update(dets, time_s=i * step) for i, dets in enumerate(sequence.frames)]
+
+
+def run_dataset(
+    dataset: Dataset,
+    config: TrackerConfig,
+    results_dir: str | Path,
+    postprocess: Callable[[list[Tracks]], list[Tracks]] | None = None,
+) -> float:
+    """Track every sequence and write ``results_dir/SEQ.txt``. Returns tracker-only seconds."""
+    results_dir = Path(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    elapsed = 0.0
+    for seq in dataset.sequences:
+        start = time.perf_counter()
+        per_frame = track_sequence(seq, config, dataset.class_names)
+        elapsed += time.perf_counter() - start
+        if postprocess is not None:
+            per_frame = postprocess(per_frame)
+        lines = [line for i, tracks in enumerate(per_frame) for line in dataset.format_frame(i, tracks)]
+        write_lines_atomic(results_dir / f"{seq.name}.txt", lines)
+    return elapsed
+
+
+def headline(metrics: dict[str, dict[str, ClassMetrics]]) -> dict[str, float]:
+    """``{class: HOTA}`` over all sequences."""
+    return {cls: m.HOTA for cls, m in metrics["COMBINED"].items()}
+
+
+def per_sequence_hota(metrics: dict[str, dict[str, ClassMetrics]], cls: str) -> dict[str, float]:
+    return {seq: m[cls].HOTA for seq, m in metrics.items() if seq != "COMBINED" and cls in m}
+
+
+def total_frames(dataset: Dataset) -> int:
+    return int(np.sum([len(s.frames) for s in dataset.sequences]))

@@ -1,0 +1,378 @@
+"""Track lifecycle and the tracker: detections in, tracks with stable ids out.
+
+Every track lives in one row of a struct-of-arrays table, so that prediction, cost matrices and
+updates run on all tracks at once. Lifecycle: tentative -> confirmed <-> lost -> removed;
+lifetimes are seconds, converted through the frames' timestamps (or the frame rate).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .associate import assign, cost_matrix
+from .config import TrackerConfig
+from .motion import make_motion_model
+from .structures import Detections, Track, Tracks, TrackState
+
+_TENTATIVE = np.int8(TrackState.TENTATIVE)
+_CONFIRMED = np.int8(TrackState.CONFIRMED)
+_LOST = np.int8(TrackState.LOST)
+_REMOVED = np.int8(TrackState.REMOVED)
+
+
+@dataclass
+class _TrackTable:
+    """One row per live track. Histories are ring buffers of ``history_len`` boxes."""
+
+    id: np.ndarray  # (n,) int64
+    mean: np.ndarray  # (n, D) motion state
+    cov: np.ndarray  # (n, D, D)
+    state: np.ndarray  # (n,) int8 TrackState
+    hits: np.ndarray  # (n,) int64 matched frames in total
+    start_s: np.ndarray  # (n,) time of birth
+    seen_s: np.ndarray  # (n,) time of the last matched detection
+    score: np.ndarray  # (n,) float32 score of the last matched detection
+    det_xyxy: np.ndarray  # (n, 4) last matched detection box
+    votes: np.ndarray  # (n, K) accumulated detection score per class of the group
+    class_col: np.ndarray  # (n,) int64 column of ``votes`` that is the track's class
+    hist_xyxy: np.ndarray  # (n, H, 4) float32
+    hist_s: np.ndarray  # (n, H)
+    hist_count: np.ndarray  # (n,) int64 boxes written so far
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def take(self, index: np.ndarray) -> _TrackTable:
+        return _TrackTable(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+
+    def extend(self, other: _TrackTable) -> _TrackTable:
+        if len(self) == 0:
+            return other
+        return _TrackTable(
+            *(
+                np.concatenate([getattr(self, f.name), getattr(other, f.name)])
+                for f in dataclasses.fields(self)
+            )
+        )
+
+
+class _GroupTracker:
+    """Tracks of one class group (classes that may share a track), with one config."""
+
+    def __init__(
+        self, config: TrackerConfig, class_ids: np.ndarray, next_id: Callable[[int], np.ndarray]
+    ) -> None:
+        self.config = config
+        self.class_ids = np.asarray(class_ids, np.int64)  # column -> class id, sorted
+        self.motion = make_motion_model(config.motion)
+        self._next_id = next_id
+        self.table = self._empty_table()
+
+    def _empty_table(self) -> _TrackTable:
+        h = self.config.lifecycle.history_len
+        k = len(self.class_ids)
+        mean, cov = self.motion.initiate(np.zeros((0, 4)))
+        return _TrackTable(
+            id=np.zeros(0, np.int64),
+            mean=mean,
+            cov=cov,
+            state=np.zeros(0, np.int8),
+            hits=np.zeros(0, np.int64),
+            start_s=np.zeros(0),
+            seen_s=np.zeros(0),
+            score=np.zeros(0, np.float32),
+            det_xyxy=np.zeros((0, 4), np.float32),
+            votes=np.zeros((0, k)),
+            class_col=np.zeros(0, np.int64),
+            hist_xyxy=np.zeros((0, h, 4), np.float32),
+            hist_s=np.zeros((0, h)),
+            hist_count=np.zeros(0, np.int64),
+        )
+
+    # ------------------------------------------------------------------ per frame
+
+    def step(self, dets: Detections, time_s: float, dt: float) -> Tracks:
+        """One frame: predict, associate in three rounds, update lifecycles, report."""
+        life = self.config.lifecycle
+        assoc = self.config.association
+        t = self.table
+
+        # 1. Predict every track to this frame (lost tracks keep their size).
+        if len(t) and dt > 0:
+            lost = t.state == _LOST
+            if lost.any():
+                t.mean[lost, 6:8] = 0.0
+            t.mean, t.cov = self.motion.predict(t.mean, t.cov, dt)
+        predicted = self.motion.boxes(t.mean) if len(t) else np.zeros((0, 4))
+
+        # 2. Split detections by confidence (BYTE): confident ones and a low-score reserve.
+        score = dets.score
+        high = np.flatnonzero(score >= life.high_score)
+        low = np.flatnonzero((score >= life.low_score) & (score < life.high_score))
+
+        track_matched = np.full(len(t), -1, np.int64)  # detection index per track
+        det_used = np.zeros(len(dets), bool)
+
+        # 3. Round 1: confident detections vs confirmed and lost tracks.
+        active = np.flatnonzero(t.state != _TENTATIVE)
+        cost = cost_matrix(assoc.cost, predicted[active], dets.xyxy[high])
+        if assoc.lost_penalty > 0 and cost.size:
+            cost = cost + assoc.lost_penalty * (t.state[active] == _LOST)[:, None]
+        if assoc.fuse_score and cost.size:
+            cost = 1.0 - (1.0 - cost) * score[high][None, :]
+        self._apply(assign(cost, assoc.max_cost), active, high, track_matched, det_used)
+
+        # 4. Round 2: low-score detections vs confirmed tracks still unmatched (not lost ones:
+        #    a weak detection is evidence for a track that is there, not for one that vanished).
+        left = np.flatnonzero((track_matched < 0) & (t.state == _CONFIRMED))
+        cost = cost_matrix("iou", predicted[left], dets.xyxy[low])
+        self._apply(assign(cost, assoc.low_max_cost), left, low, track_matched, det_used)
+
+        # 5. Round 3: tentative tracks vs the confident detections nobody took.
+        tentative = np.flatnonzero(t.state == _TENTATIVE)
+        free_high = high[~det_used[high]]
+        cost = cost_matrix(assoc.cost, predicted[tentative], dets.xyxy[free_high])
+        self._apply(assign(cost, assoc.tentative_max_cost), tentative, free_high, track_matched, det_used)
+
+        # 6. Update matched tracks, then age the rest.
+        self._update_matched(track_matched, dets, time_s)
+        self._age_unmatched(track_matched, time_s)
+
+        # 7. Birth: confident detections that no track explained.
+        births = np.flatnonzero(~det_used & (score >= life.new_track_score))
+        self._drop_removed()
+        if len(births):
+            self._birth(dets[births], time_s)
+        return self._report(time_s)
+
+    @staticmethod
+    def _apply(matches, track_rows, det_rows, track_matched, det_used) -> None:
+        if len(matches.track_idx):
+            track_matched[track_rows[matches.track_idx]] = det_rows[matches.det_idx]
+            det_used[det_rows[matches.det_idx]] = True
+
+    def _update_matched(self, track_matched: np.ndarray, dets: Detections, time_s: float) -> None:
+        rows = np.flatnonzero(track_matched >= 0)
+        if len(rows) == 0:
+            return
+        t = self.table
+        cols = track_matched[rows]
+        boxes = dets.xyxy[cols]
+        t.mean[rows], t.cov[rows] = self.motion.update(t.mean[rows], t.cov[rows], boxes)
+        t.hits[rows] += 1
+        t.seen_s[rows] = time_s
+        t.score[rows] = dets.score[cols]
+        t.det_xyxy[rows] = boxes
+        self._vote(rows, dets.class_id[cols], dets.score[cols])
+        self._record_history(rows, boxes, time_s)
+
+        life = self.config.lifecycle
+        state = t.state[rows]
+        promote = (state == _LOST) | ((state == _TENTATIVE) & (t.hits[rows] >= life.min_hits))
+        t.state[rows[promote]] = _CONFIRMED
+
+    def _vote(self, rows: np.ndarray, class_id: np.ndarray, score: np.ndarray) -> None:
+        t = self.table
+        if t.votes.shape[1] == 1:
+            return
+        cols = np.searchsorted(self.class_ids, class_id)
+        np.add.at(t.votes, (rows, cols), np.maximum(score, 1e-3))
+        best = np.argmax(t.votes[rows], axis=1)
+        current = t.class_col[rows]
+        ratio = self.config.class_switch_ratio
+        switch = t.votes[rows, best] >= ratio * t.votes[rows, current]
+        t.class_col[rows[switch]] = best[switch]
+
+    def _record_history(self, rows: np.ndarray, boxes: np.ndarray, time_s: float) -> None:
+        t = self.table
+        slot = t.hist_count[rows] % t.hist_xyxy.shape[1]
+        t.hist_xyxy[rows, slot] = boxes
+        t.hist_s[rows, slot] = time_s
+        t.hist_count[rows] += 1
+
+    def _age_unmatched(self, track_matched: np.ndarray, time_s: float) -> None:
+        t = self.table
+        unmatched = track_matched < 0
+        if not unmatched.any():
+            return
+        life = self.config.lifecycle
+        state = t.state
+        # A tentative track that misses a frame was most likely a false detection.
+        state[unmatched & (state == _TENTATIVE)] = _REMOVED
+        state[unmatched & (state == _CONFIRMED)] = _LOST
+        expired = unmatched & (state == _LOST) & (time_s - t.seen_s > life.max_lost_s + 1e-9)
+        state[expired] = _REMOVED
+
+    def _drop_removed(self) -> None:
+        keep = self.table.state != _REMOVED
+        if not keep.all():
+            self.table = self.table.take(keep)
+
+    def _birth(self, dets: Detections, time_s: float) -> None:
+        n = len(dets)
+        life = self.config.lifecycle
+        mean, cov = self.motion.initiate(dets.xyxy)
+        k = len(self.class_ids)
+        votes = np.zeros((n, k))
+        cols = np.searchsorted(self.class_ids, dets.class_id) if k > 1 else np.zeros(n, np.int64)
+        votes[np.arange(n), cols] = np.maximum(dets.score, 1e-3)
+        confirmed = (dets.score >= life.instant_confirm_score) | (life.min_hits <= 1)
+        h = life.history_len
+        hist_xyxy = np.zeros((n, h, 4), np.float32)
+        hist_xyxy[:, 0] = dets.xyxy
+        hist_s = np.zeros((n, h))
+        hist_s[:, 0] = time_s
+        new = _TrackTable(
+            id=self._next_id(n),
+            mean=mean,
+            cov=cov,
+            state=np.where(confirmed, _CONFIRMED, _TENTATIVE).astype(np.int8),
+            hits=np.ones(n, np.int64),
+            start_s=np.full(n, time_s),
+            seen_s=np.full(n, time_s),
+            score=dets.score.copy(),
+            det_xyxy=dets.xyxy.copy(),
+            votes=votes,
+            class_col=cols.astype(np.int64),
+            hist_xyxy=hist_xyxy,
+            hist_s=hist_s,
+            hist_count=np.ones(n, np.int64),
+        )
+        self.table = self.table.extend(new)
+
+    def _report(self, time_s: float) -> Tracks:
+        t = self.table
+        life = self.config.lifecycle
+        fresh = t.seen_s == time_s
+        show = (t.state == _CONFIRMED) & fresh
+        if life.report_lost_s > 0:
+            show |= (t.state == _LOST) & (time_s - t.seen_s <= life.report_lost_s + 1e-9)
+        rows = np.flatnonzero(show)
+        if len(rows) == 0:
+            return Tracks.empty()
+        if life.output_box == "detection":
+            xyxy = np.where(fresh[rows, None], t.det_xyxy[rows], self.motion.boxes(t.mean[rows]))
+        else:
+            xyxy = self.motion.boxes(t.mean[rows])
+        return Tracks(
+            id=t.id[rows],
+            xyxy=xyxy.astype(np.float32),
+            score=t.score[rows],
+            class_id=self.class_ids[t.class_col[rows]],
+            state=t.state[rows],
+        )
+
+    def live_tracks(self, time_s: float) -> list[Track]:
+        t = self.table
+        out = []
+        for i in range(len(t)):
+            count = int(t.hist_count[i])
+            h = t.hist_xyxy.shape[1]
+            order = np.arange(max(0, count - h), count) % h
+            history = np.concatenate([t.hist_s[i, order, None], t.hist_xyxy[i, order]], axis=1)
+            out.append(
+                Track(
+                    id=int(t.id[i]),
+                    class_id=int(self.class_ids[t.class_col[i]]),
+                    xyxy=self.motion.boxes(t.mean[i : i + 1])[0].astype(np.float32),
+                    score=float(t.score[i]),
+                    state=TrackState(int(t.state[i])),
+                    hits=int(t.hits[i]),
+                    age_s=float(time_s - t.start_s[i]),
+                    history=history,
+                )
+            )
+        return out
+
+
+class Tracker:
+    """Multi-object tracker: call ``update`` once per frame, even with no detections.
+
+    Args:
+        config: tracker settings; the defaults when None.
+        class_names: names of the detector's class ids (``class_names[class_id]``), used to
+            group classes that may share a track (e.g. car/van/truck) and to pick per-class
+            settings. Ids without a name form a group of their own.
+
+    Ids start at 1 for every tracker instance and again after ``reset()``.
+    """
+
+    def __init__(self, config: TrackerConfig | None = None, class_names: Sequence[str] = ()) -> None:
+        self.config = config or TrackerConfig()
+        self.class_names = tuple(class_names)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and restart ids at 1."""
+        self._groups: dict[tuple[str, ...], _GroupTracker] = {}
+        self._group_of_class: dict[int, tuple[str, ...]] = {}
+        self._last_id = 0
+        self._frame_index = -1
+        self._time_s: float | None = None
+
+    def _allocate_ids(self, n: int) -> np.ndarray:
+        ids = np.arange(self._last_id + 1, self._last_id + 1 + n, dtype=np.int64)
+        self._last_id += n
+        return ids
+
+    def _group_key(self, class_id: int) -> tuple[str, ...]:
+        key = self._group_of_class.get(class_id)
+        if key is None:
+            name = self._name(class_id)
+            key = next((g for g in self.config.class_groups if name in g), (name,))
+            self._group_of_class[class_id] = key
+            if key not in self._groups:
+                ids = [i for i, n in enumerate(self.class_names) if n in key] or [class_id]
+                sub = self.config.for_class(name)
+                self._groups[key] = _GroupTracker(sub, np.array(sorted(ids)), self._allocate_ids)
+        return key
+
+    def _name(self, class_id: int) -> str:
+        if 0 <= class_id < len(self.class_names):
+            return self.class_names[class_id]
+        return str(class_id)
+
+    def update(self, detections: Detections, time_s: float | None = None) -> Tracks:
+        """Advance one frame and return the tracks to report for it.
+
+        Args:
+            detections: this frame's detections (invalid boxes are dropped).
+            time_s: the frame's timestamp in seconds; when None, frames are assumed evenly
+                spaced at ``config.frame_rate``.
+        """
+        self._frame_index += 1
+        if time_s is None:
+            time_s = self._frame_index / self.config.frame_rate
+        dt = 0.0 if self._time_s is None else time_s - self._time_s
+        self._time_s = time_s
+
+        valid = detections.valid_mask()
+        if not valid.all():
+            detections = detections[valid]
+        keys = [self._group_key(int(c)) for c in np.unique(detections.class_id)]
+        if len(self._groups) == 1 and len(keys) <= 1:
+            (group,) = self._groups.values()
+            return group.step(detections, time_s, dt)
+        parts = []
+        for key, group in self._groups.items():
+            if key in keys:
+                mask = np.isin(detections.class_id, group.class_ids)
+                group_dets = detections[mask]
+            else:
+                group_dets = Detections.empty()
+            if len(group.table) or len(group_dets):
+                parts.append(group.step(group_dets, time_s, dt))
+        return Tracks.concatenate(parts)
+
+    def live_tracks(self) -> list[Track]:
+        """Every track not yet removed (tentative, confirmed and lost), with its recent history."""
+        now = self._time_s or 0.0
+        return [t for g in self._groups.values() for t in g.live_tracks(now)]
+
+    @property
+    def frame_index(self) -> int:
+        return self._frame_index
