@@ -54,6 +54,9 @@ class AssociationConfig:
     cost: str = "diou"
     # Gate of round 1 (confident detections vs. confirmed and lost tracks).
     max_cost: float = 0.9
+    # Gate of the recovery round: leftovers of round 1 matched again with a looser gate
+    # (0 = no recovery round).
+    recovery_max_cost: float = 0.0
     # Gate of round 2 (low-score detections vs. remaining tracks): stricter, as in BYTE.
     low_max_cost: float = 0.6
     # Gate for tentative tracks, which have no velocity estimate yet.
@@ -65,7 +68,7 @@ class AssociationConfig:
 
     def validate(self, key: str) -> None:
         _one_of(self.cost, COST_KINDS, f"{key}.cost")
-        for name in ("max_cost", "low_max_cost", "tentative_max_cost"):
+        for name in ("max_cost", "recovery_max_cost", "low_max_cost", "tentative_max_cost"):
             _in_range(getattr(self, name), 0.0, 2.0, f"{key}.{name}")
         _in_range(self.lost_penalty, 0.0, 2.0, f"{key}.lost_penalty")
 
@@ -80,6 +83,12 @@ class LifecycleConfig:
     low_score: float = 0.1
     # An unmatched detection starts a track only at or above this score.
     new_track_score: float = 0.7
+    # A confirmed track is reported once its best detection score reaches this: weak
+    # detections may extend a track, but only strong evidence makes it visible.
+    report_score: float = 0.0
+    # Track confidence compared with report_score: "mean" of its detection scores (false
+    # tracks are made of middling detections) or "max" (one strong detection suffices).
+    track_confidence: str = "max"
     # Consecutive matched frames before a new track is reported.
     min_hits: int = 2
     # A new track this confident is reported at once (1.01 = never).
@@ -99,6 +108,7 @@ class LifecycleConfig:
         _in_range(self.max_lost_s, 0.0, 1e9, f"{key}.max_lost_s")
         _in_range(self.report_lost_s, 0.0, self.max_lost_s, f"{key}.report_lost_s")
         _one_of(self.output_box, BOX_OUTPUTS, f"{key}.output_box")
+        _one_of(self.track_confidence, ("mean", "max"), f"{key}.track_confidence")
         _positive(self.history_len, f"{key}.history_len")
 
 
@@ -123,6 +133,9 @@ class TrackerConfig:
     class_groups: tuple[tuple[str, ...], ...] = DEFAULT_CLASS_GROUPS
     # Overrides per class group, keyed by any class name of the group, e.g. pedestrian.
     per_class: dict[str, TrackerConfig] = field(default_factory=dict)
+    # A detection overlapping a stronger one of another class group by at least this IoU is
+    # dropped before tracking (class-agnostic NMS across groups); 1.0 turns it off.
+    cross_class_nms_iou: float = 1.0
     # Votes needed, relative to the current class, before a track changes class.
     class_switch_ratio: float = 1.5
 
@@ -132,6 +145,7 @@ class TrackerConfig:
         self.association.validate(f"{key}.association")
         self.lifecycle.validate(f"{key}.lifecycle")
         _in_range(self.class_switch_ratio, 1.0, 1e9, f"{key}.class_switch_ratio")
+        _in_range(self.cross_class_nms_iou, 0.0, 1.0, f"{key}.cross_class_nms_iou")
         for name, sub in self.per_class.items():
             sub.validate(f"{key}.per_class.{name}")
 
@@ -193,8 +207,23 @@ def config_to_dict(config: Any) -> Any:
 
 
 def diff_from_default(config: Config) -> dict[str, Any]:
-    """Only the keys whose values differ from the defaults (what a YAML file should list)."""
-    return _diff(config_to_dict(config), config_to_dict(Config()))
+    """Only the keys whose values differ from the defaults (what a YAML file should list).
+
+    ``per_class`` entries list only what differs from their own tracker section.
+    """
+    raw = config_to_dict(config)
+    tracker = raw["tracker"]
+    per_class = tracker.pop("per_class")
+    out = _diff(raw, config_to_dict(Config()))
+    out = {} if out is _SAME else out
+    if per_class:
+        diffs = {name: _diff(sub, tracker) for name, sub in per_class.items()}
+        diffs = {name: d for name, d in diffs.items() if d is not _SAME}
+        if diffs:
+            out.setdefault("tracker", {})["per_class"] = {
+                name: {k: v for k, v in d.items() if k != "per_class"} for name, d in diffs.items()
+            }
+    return out
 
 
 def _diff(value: Any, default: Any) -> Any:

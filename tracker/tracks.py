@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .associate import assign, cost_matrix
+from .associate import assign, cost_matrix, iou_matrix
 from .config import TrackerConfig
 from .motion import make_motion_model
 from .structures import Detections, Track, Tracks, TrackState
@@ -36,6 +36,9 @@ class _TrackTable:
     start_s: np.ndarray  # (n,) time of birth
     seen_s: np.ndarray  # (n,) time of the last matched detection
     score: np.ndarray  # (n,) float32 score of the last matched detection
+    score_sum: np.ndarray  # (n,) sum of matched detection scores
+    score_max: np.ndarray  # (n,) best matched detection score
+    shown: np.ndarray  # (n,) bool: confidence has reached report_score once; stays reported
     det_xyxy: np.ndarray  # (n, 4) last matched detection box
     votes: np.ndarray  # (n, K) accumulated detection score per class of the group
     class_col: np.ndarray  # (n,) int64 column of ``votes`` that is the track's class
@@ -85,6 +88,9 @@ class _GroupTracker:
             start_s=np.zeros(0),
             seen_s=np.zeros(0),
             score=np.zeros(0, np.float32),
+            score_sum=np.zeros(0),
+            score_max=np.zeros(0),
+            shown=np.zeros(0, bool),
             det_xyxy=np.zeros((0, 4), np.float32),
             votes=np.zeros((0, k)),
             class_col=np.zeros(0, np.int64),
@@ -126,15 +132,23 @@ class _GroupTracker:
             cost = 1.0 - (1.0 - cost) * score[high][None, :]
         self._apply(assign(cost, assoc.max_cost), active, high, track_matched, det_used)
 
+        # 3b. Recovery: tracks and confident detections both still free, with a looser gate
+        #     (fast or accelerating objects), after the tight round has taken the clear pairs.
+        if assoc.recovery_max_cost > assoc.max_cost:
+            left = active[track_matched[active] < 0]
+            free = high[~det_used[high]]
+            cost = cost_matrix(assoc.cost, predicted[left], dets.xyxy[free])
+            self._apply(assign(cost, assoc.recovery_max_cost), left, free, track_matched, det_used)
+
         # 4. Round 2: low-score detections vs confirmed tracks still unmatched (not lost ones:
         #    a weak detection is evidence for a track that is there, not for one that vanished).
         left = np.flatnonzero((track_matched < 0) & (t.state == _CONFIRMED))
         cost = cost_matrix("iou", predicted[left], dets.xyxy[low])
         self._apply(assign(cost, assoc.low_max_cost), left, low, track_matched, det_used)
 
-        # 5. Round 3: tentative tracks vs the confident detections nobody took.
+        # 5. Round 3: tentative tracks vs the detections nobody took that could start a track.
         tentative = np.flatnonzero(t.state == _TENTATIVE)
-        free_high = high[~det_used[high]]
+        free_high = np.flatnonzero(~det_used & (score >= min(life.high_score, life.new_track_score)))
         cost = cost_matrix(assoc.cost, predicted[tentative], dets.xyxy[free_high])
         self._apply(assign(cost, assoc.tentative_max_cost), tentative, free_high, track_matched, det_used)
 
@@ -166,6 +180,8 @@ class _GroupTracker:
         t.hits[rows] += 1
         t.seen_s[rows] = time_s
         t.score[rows] = dets.score[cols]
+        t.score_sum[rows] += dets.score[cols]
+        t.score_max[rows] = np.maximum(t.score_max[rows], dets.score[cols])
         t.det_xyxy[rows] = boxes
         self._vote(rows, dets.class_id[cols], dets.score[cols])
         self._record_history(rows, boxes, time_s)
@@ -235,6 +251,9 @@ class _GroupTracker:
             start_s=np.full(n, time_s),
             seen_s=np.full(n, time_s),
             score=dets.score.copy(),
+            score_sum=dets.score.astype(np.float64),
+            score_max=dets.score.astype(np.float64),
+            shown=np.zeros(n, bool),
             det_xyxy=dets.xyxy.copy(),
             votes=votes,
             class_col=cols.astype(np.int64),
@@ -248,7 +267,8 @@ class _GroupTracker:
         t = self.table
         life = self.config.lifecycle
         fresh = t.seen_s == time_s
-        show = (t.state == _CONFIRMED) & fresh
+        t.shown |= (t.state == _CONFIRMED) & (self._confidence() >= life.report_score)
+        show = (t.state == _CONFIRMED) & fresh & t.shown
         if life.report_lost_s > 0:
             show |= (t.state == _LOST) & (time_s - t.seen_s <= life.report_lost_s + 1e-9)
         rows = np.flatnonzero(show)
@@ -265,6 +285,13 @@ class _GroupTracker:
             class_id=self.class_ids[t.class_col[rows]],
             state=t.state[rows],
         )
+
+    def _confidence(self) -> np.ndarray:
+        """Evidence that each track is a real object: the mean or the best detection score."""
+        t = self.table
+        if self.config.lifecycle.track_confidence == "mean":
+            return t.score_sum / np.maximum(t.hits, 1)
+        return t.score_max
 
     def live_tracks(self, time_s: float) -> list[Track]:
         t = self.table
@@ -354,6 +381,8 @@ class Tracker:
         if not valid.all():
             detections = detections[valid]
         keys = [self._group_key(int(c)) for c in np.unique(detections.class_id)]
+        if len(set(keys)) > 1 and self.config.cross_class_nms_iou < 1.0:
+            detections = self._suppress_cross_class(detections)
         if len(self._groups) == 1 and len(keys) <= 1:
             (group,) = self._groups.values()
             return group.step(detections, time_s, dt)
@@ -367,6 +396,15 @@ class Tracker:
             if len(group.table) or len(group_dets):
                 parts.append(group.step(group_dets, time_s, dt))
         return Tracks.concatenate(parts)
+
+    def _suppress_cross_class(self, dets: Detections) -> Detections:
+        """Drop a box that overlaps a stronger box of another class group: one object, one box
+        (e.g. the rider of a bicycle detected both as cyclist and as pedestrian)."""
+        group = np.array([id(self._groups[self._group_key(int(c))]) for c in dets.class_id])
+        iou = iou_matrix(dets.xyxy, dets.xyxy)
+        rival = (group[:, None] != group[None, :]) & (dets.score[None, :] > dets.score[:, None])
+        drop = ((iou >= self.config.cross_class_nms_iou) & rival).any(axis=1)
+        return dets[~drop] if drop.any() else dets
 
     def live_tracks(self) -> list[Track]:
         """Every track not yet removed (tentative, confirmed and lost), with its recent history."""

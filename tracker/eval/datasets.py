@@ -65,9 +65,12 @@ class Dataset:
             return format_kitti_tracks(frame, tracks, self.class_names)
         return format_mot_tracks(frame, tracks)
 
-    def evaluate(self, results_dir: Path) -> dict[str, dict[str, ClassMetrics]]:
+    def evaluate(
+        self, results_dir: Path, classes: tuple[str, ...] | None = None
+    ) -> dict[str, dict[str, ClassMetrics]]:
+        """TrackEval metrics of the result files in ``results_dir``."""
         if self.format == "kitti":
-            return evaluate_kitti(self.root, results_dir, self.seq_lengths)
+            return evaluate_kitti(self.root, results_dir, self.seq_lengths, classes or ("car", "pedestrian"))
         return evaluate_mot(self.gt_files, results_dir, self.seq_lengths)
 
 

@@ -36,6 +36,8 @@ class ClassMetrics:
     HOTA: float
     DetA: float
     AssA: float
+    DetRe: float
+    DetPr: float
     MOTA: float
     IDF1: float
     IDSW: int
@@ -52,6 +54,8 @@ def _summarise(res: dict) -> ClassMetrics:
         HOTA=100 * float(np.mean(hota["HOTA"])),
         DetA=100 * float(np.mean(hota["DetA"])),
         AssA=100 * float(np.mean(hota["AssA"])),
+        DetRe=100 * float(np.mean(hota["DetRe"])),
+        DetPr=100 * float(np.mean(hota["DetPr"])),
         MOTA=100 * float(res["CLEAR"]["MOTA"]),
         IDF1=100 * float(res["Identity"]["IDF1"]),
         IDSW=int(res["CLEAR"]["IDSW"]),

@@ -1,0 +1,196 @@
+"""The ``track`` command line: a thin shell over the Python API.
+
+Errors in what the user gave (files, configs, options) end as one line on stderr and exit
+code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from .config import Config, ConfigError, diff_from_default, load_config
+from .formats import FormatError, write_lines_atomic
+
+EXAMPLES = """
+\b
+Examples:
+  track eval ../shared/data/kitti --format kitti --detections det_pointrcnn \\
+      --results-out runs/kitti --json runs/kitti.json
+  track tune ../shared/data/kitti --format kitti --trials 60 --out configs/tuned.yaml
+"""
+
+USER_ERRORS = (ConfigError, FormatError, FileNotFoundError, NotADirectoryError, ValueError)
+
+
+def _user_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except USER_ERRORS as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group(help="Multi-object tracking for driving footage.\n" + EXAMPLES)
+@click.version_option(package_name="driving-tracker")
+def main() -> None:
+    pass
+
+
+def _preset_path(fmt: str) -> Path:
+    from importlib.resources import files
+
+    return Path(str(files("tracker.configs") / f"{fmt if fmt == 'kitti' else 'default'}.yaml"))
+
+
+def _load(config_path: str | None, overrides: tuple[str, ...], fmt: str) -> Config:
+    path = config_path if config_path is not None else _preset_path(fmt)
+    return load_config(path, list(overrides))
+
+
+def _load_dataset(data: str, fmt: str, detections: str, fps: float | None):
+    from .eval.datasets import KITTI_FPS, load_kitti, load_mot
+
+    if fmt == "kitti":
+        return load_kitti(data, detections, fps or KITTI_FPS)
+    return load_mot(data, fps)
+
+
+_common = [
+    click.argument("data", type=click.Path(file_okay=False, path_type=str)),
+    click.option("--format", "fmt", type=click.Choice(["kitti", "mot"]), default="kitti", show_default=True),
+    click.option(
+        "--detections",
+        default="det_pointrcnn",
+        show_default=True,
+        help="KITTI: sub-folder of DATA with {car,pedestrian,cyclist}/SSSS.txt detection files.",
+    ),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
+    click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key."),
+    click.option("--fps", type=float, help="Frame rate of the sequences (KITTI: 10; MOT: seqinfo.ini)."),
+]
+
+
+def _with_common(func):
+    for decorator in reversed(_common):
+        func = decorator(func)
+    return func
+
+
+@main.command("eval")
+@_with_common
+@click.option("--results-out", type=click.Path(file_okay=False), required=True, help="Folder for SEQ.txt results.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
+@click.option("--per-sequence", is_flag=True, help="Also print every sequence.")
+@_user_errors
+def eval_command(data, fmt, detections, config_path, overrides, fps, results_out, json_path, per_sequence):
+    """Track every sequence of a dataset from its detection files and score it with TrackEval.
+
+    Prints HOTA, DetA, AssA, MOTA, IDF1 and IDSW per class. The tracker is online: each frame
+    is decided from past frames only.
+    """
+    from .eval.datasets import run_dataset, total_frames
+
+    config = _load(config_path, overrides, fmt)
+    dataset = _load_dataset(data, fmt, detections, fps)
+    seconds = run_dataset(dataset, config.tracker, results_out)
+    metrics = dataset.evaluate(Path(results_out))
+    frames = total_frames(dataset)
+    rows = [("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]
+    if per_sequence:
+        rows += [(seq, cls, m) for seq, per in metrics.items() if seq != "COMBINED" for cls, m in per.items()]
+    click.echo(_table(rows))
+    click.echo(f"{len(dataset.sequences)} sequences, {frames} frames, tracker {frames / max(seconds, 1e-9):.0f} frames/s")
+    if json_path:
+        payload = {
+            "format": fmt,
+            "data": str(data),
+            "metrics": {cls: m.as_dict() for cls, m in metrics["COMBINED"].items()},
+            "sequences": {
+                seq: {cls: m.as_dict() for cls, m in per.items()} for seq, per in metrics.items() if seq != "COMBINED"
+            },
+            "frames": frames,
+            "tracker_fps": frames / max(seconds, 1e-9),
+            "config": diff_from_default(config) or {},
+        }
+        write_lines_atomic(json_path, [json.dumps(payload, indent=2), "\n"])
+
+
+def _table(rows) -> str:
+    header = f"{'sequence':<10}{'class':<12}{'HOTA':>7}{'DetA':>7}{'AssA':>7}{'MOTA':>8}{'IDF1':>7}{'IDSW':>6}"
+    lines = [header, "-" * len(header)]
+    for seq, cls, m in rows:
+        lines.append(
+            f"{seq:<10}{cls:<12}{m.HOTA:7.2f}{m.DetA:7.2f}{m.AssA:7.2f}{m.MOTA:8.2f}{m.IDF1:7.2f}{m.IDSW:6d}"
+        )
+    return "\n".join(lines)
+
+
+@main.command("tune")
+@_with_common
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Best config as YAML.")
+@click.option("--trials", type=click.IntRange(1, 10000), default=60, show_default=True, help="Trials per class.")
+@click.option("--classes", default="car,pedestrian", show_default=True, help="KITTI classes to tune, in order.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--space", "space_path", type=click.Path(dir_okay=False), help="YAML: dotted key -> list of values.")
+@_user_errors
+def tune_command(data, fmt, detections, config_path, overrides, fps, out_path, trials, classes, seed, workers, space_path):
+    """Random search of tracker settings on a dataset, per class; writes the best config.
+
+    Tune on a development split only, and judge the result on held-out sequences.
+    """
+    from .eval.tune import tune
+
+    config = _load(config_path, overrides, fmt)
+    dataset = _load_dataset(data, fmt, detections, fps)
+    space = _load_space(space_path) if space_path else None
+    class_list = tuple(c.strip() for c in classes.split(",") if c.strip()) if fmt == "kitti" else None
+
+    def progress(cls, i, trial):
+        click.echo(f"{cls} trial {i + 1}/{trials}: HOTA {trial.hota:.2f}", err=True)
+
+    best, results = tune(dataset, config, class_list, trials, seed, space, workers, progress)
+    for r in results:
+        click.echo(
+            f"{r.cls}: start {r.start.hota:.2f} -> best {r.best.hota:.2f} "
+            f"(leave-one-sequence-out {r.loso_hota:.2f}; better on {r.sequences_improved}/"
+            f"{len(r.start.per_sequence)} sequences)"
+        )
+    text = "# Written by `track tune`; only what differs from the defaults.\n"
+    text += yaml.safe_dump(diff_from_default(best) or {}, sort_keys=True)
+    write_lines_atomic(out_path, [text])
+    click.echo(f"wrote {out_path}")
+
+
+def _load_space(path: str) -> dict:
+    from .eval.tune import DEFAULT_SPACE
+
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, list) and v for v in raw.values()):
+        raise ConfigError(f"{path}: expected a mapping of dotted key to a non-empty list of values")
+    unknown = sorted(set(raw) - set(DEFAULT_SPACE))
+    probe = Config()
+    for key in unknown:
+        node = probe.tracker
+        for part in key.split("."):
+            if not hasattr(node, part):
+                raise ConfigError(f"{path}: unknown key tracker.{key}")
+            node = getattr(node, part)
+    return raw
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
