@@ -6,7 +6,13 @@ Costs are in [0, 2], 0 for identical boxes:
 - ``giou``: 1 - generalised IoU; grows with the empty space of the enclosing box.
 - ``diou``: 1 - distance IoU; adds the squared centre distance over the squared diagonal of
   the enclosing box, so a fast or small object whose boxes do not overlap between frames
-  still prefers the nearest detection.
+  still prefers the nearest detection (with a gate above 1).
+
+Small problems use dense matrices. Large ones (hundreds of objects) use ``PairCosts`` in its
+sparse form: only pairs of boxes near enough to pass the widest gate are scored (found by a
+sort-and-sweep), and the assignment is solved per connected component of that pair graph, so a
+frame with 1000 well separated objects costs about as much as 1000 small problems, not one
+1000 x 1000 Hungarian.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 _EMPTY = np.zeros(0, np.int64)
 
@@ -25,17 +33,31 @@ class Matches:
 
     track_idx: np.ndarray
     det_idx: np.ndarray
-    unmatched_tracks: np.ndarray
-    unmatched_dets: np.ndarray
+    num_tracks: int
+    num_dets: int
+
+    @property
+    def unmatched_tracks(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.num_tracks), self.track_idx)
+
+    @property
+    def unmatched_dets(self) -> np.ndarray:
+        return np.setdiff1d(np.arange(self.num_dets), self.det_idx)
 
 
-def _pairwise(a: np.ndarray, b: np.ndarray):
-    a = np.asarray(a, dtype=np.float64)[:, None, :]
-    b = np.asarray(b, dtype=np.float64)[None, :, :]
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+def _pairwise(a: np.ndarray, b: np.ndarray, outer: bool = True):
+    """Coordinates, IoU and union of every pair (``outer``: all N x M pairs, as (N, 1) and
+    (1, M) columns) or of row i of ``a`` with row i of ``b`` (not ``outer``)."""
+    a = np.asarray(a, dtype=np.float64).T
+    b = np.asarray(b, dtype=np.float64).T
+    if outer:
+        a, b = a[:, :, None], b[:, None, :]  # (4, N, 1), (4, 1, M)
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
+    iw = np.minimum(a[2], b[2]) - np.maximum(a[0], b[0])
+    ih = np.minimum(a[3], b[3]) - np.maximum(a[1], b[1])
+    np.maximum(iw, 0.0, out=iw)
+    np.maximum(ih, 0.0, out=ih)
     inter = iw * ih
     union = area_a + area_b - inter
     iou = inter / np.maximum(union, 1e-9)
@@ -51,20 +73,29 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def cost_matrix(kind: str, tracks_xyxy: np.ndarray, dets_xyxy: np.ndarray) -> np.ndarray:
     """(N, M) matching cost of each track box against each detection box (see module doc)."""
+    return cost_and_iou(kind, tracks_xyxy, dets_xyxy)[0]
+
+
+def cost_and_iou(kind: str, tracks_xyxy: np.ndarray, dets_xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, M) cost matrix of ``kind`` and the IoU matrix, computed together."""
     n, m = len(tracks_xyxy), len(dets_xyxy)
     if n == 0 or m == 0:
-        return np.zeros((n, m))
+        return np.zeros((n, m)), np.zeros((n, m))
     a, b, iou, union = _pairwise(tracks_xyxy, dets_xyxy)
+    return _cost(kind, a, b, iou, union), iou
+
+
+def _cost(kind: str, a: np.ndarray, b: np.ndarray, iou: np.ndarray, union: np.ndarray) -> np.ndarray:
     if kind == "iou":
         return 1.0 - iou
-    ew = np.maximum(a[..., 2], b[..., 2]) - np.minimum(a[..., 0], b[..., 0])
-    eh = np.maximum(a[..., 3], b[..., 3]) - np.minimum(a[..., 1], b[..., 1])
+    ew = np.maximum(a[2], b[2]) - np.minimum(a[0], b[0])
+    eh = np.maximum(a[3], b[3]) - np.minimum(a[1], b[1])
     if kind == "giou":
         enclosing = np.maximum(ew * eh, 1e-9)
         return 1.0 - iou + (enclosing - union) / enclosing
     if kind == "diou":
-        dx = (a[..., 0] + a[..., 2] - b[..., 0] - b[..., 2]) / 2
-        dy = (a[..., 1] + a[..., 3] - b[..., 1] - b[..., 3]) / 2
+        dx = (a[0] + a[2] - b[0] - b[2]) / 2
+        dy = (a[1] + a[3] - b[1] - b[3]) / 2
         return 1.0 - iou + (dx * dx + dy * dy) / np.maximum(ew * ew + eh * eh, 1e-9)
     raise ValueError(f"unknown cost {kind!r}: expected iou, giou or diou")
 
@@ -76,15 +107,140 @@ def assign(cost: np.ndarray, max_cost: float) -> Matches:
     """
     n, m = cost.shape
     if n == 0 or m == 0:
-        return Matches(_EMPTY, _EMPTY, np.arange(n), np.arange(m))
-    gated = np.where(cost <= max_cost, cost, max_cost + 1e6)
-    rows, cols = linear_sum_assignment(gated)
-    keep = cost[rows, cols] <= max_cost
-    rows, cols = rows[keep], cols[keep]
-    track_free = np.ones(n, bool)
-    track_free[rows] = False
-    det_free = np.ones(m, bool)
-    det_free[cols] = False
-    return Matches(
-        rows.astype(np.int64), cols.astype(np.int64), np.flatnonzero(track_free), np.flatnonzero(det_free)
+        return Matches(_EMPTY, _EMPTY, n, m)
+    allowed = cost <= max_cost
+    # Gated pairs get a cost no allowed pair can reach, so they are chosen only when nothing
+    # else is left, and are then dropped.
+    rows, cols = linear_sum_assignment(np.where(allowed, cost, max_cost + 1e6))
+    keep = allowed[rows, cols]
+    return Matches(rows[keep].astype(np.int64), cols[keep].astype(np.int64), n, m)
+
+
+# Above this many track/detection pairs, and with gates that only admit nearby boxes, the
+# sparse form is faster than dense matrices.
+DENSE_MAX_PAIRS = 20_000
+# Widest gate the sparse form supports; see ``_search_margin``.
+SPARSE_MAX_GATE = 1.5
+
+
+def _search_margin(max_gate: float) -> float:
+    """How far (in box sizes) apart two boxes may be and still cost at most ``max_gate``.
+
+    Every cost is above 1 for boxes that do not overlap, so gates up to 1 need overlapping
+    boxes only. Above 1 the bound is generous for the three costs (e.g. two equal squares
+    two sides apart have 1 - GIoU = 1.5).
+    """
+    return 0.0 if max_gate <= 1.0 else 4.0 * (max_gate - 1.0)
+
+
+class PairCosts:
+    """Cost and IoU of every track/detection pair that any round may match.
+
+    Dense (full matrices) for small problems; sparse (candidate pairs only) for large ones.
+    ``match`` solves one round on a subset of tracks and detections.
+    """
+
+    def __init__(self, kind: str, tracks_xyxy: np.ndarray, dets_xyxy: np.ndarray, max_gate: float) -> None:
+        n, m = len(tracks_xyxy), len(dets_xyxy)
+        self.shape = (n, m)
+        self.sparse = n * m > DENSE_MAX_PAIRS and max_gate <= SPARSE_MAX_GATE
+        if not self.sparse:
+            self.cost, self.iou = cost_and_iou(kind, tracks_xyxy, dets_xyxy)
+            return
+        t_idx, d_idx = _nearby_pairs(tracks_xyxy, dets_xyxy, _search_margin(max_gate))
+        a, b, iou, union = _pairwise(tracks_xyxy[t_idx], dets_xyxy[d_idx], outer=False)
+        self.t_idx, self.d_idx = t_idx, d_idx
+        self.pair_cost = _cost(kind, a, b, iou, union)
+        self.pair_iou = iou
+
+    def match(
+        self, rows: np.ndarray, cols: np.ndarray, max_cost: float, use_iou: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Minimum-cost matching of tracks ``rows`` to detections ``cols`` (indices into the
+        full problem), within ``max_cost``. With ``use_iou`` the cost is 1 - IoU."""
+        if len(rows) == 0 or len(cols) == 0:
+            return _EMPTY, _EMPTY
+        if not self.sparse:
+            cost = (1.0 - self.iou if use_iou else self.cost)[rows][:, cols]
+            m = assign(cost, max_cost)
+            return rows[m.track_idx], cols[m.det_idx]
+        row_ok = np.zeros(self.shape[0], bool)
+        row_ok[rows] = True
+        col_ok = np.zeros(self.shape[1], bool)
+        col_ok[cols] = True
+        cost = 1.0 - self.pair_iou if use_iou else self.pair_cost
+        keep = row_ok[self.t_idx] & col_ok[self.d_idx] & (cost <= max_cost)
+        return _match_components(self.t_idx[keep], self.d_idx[keep], cost[keep], self.shape)
+
+
+def _nearby_pairs(a: np.ndarray, b: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (i, j) whose boxes overlap once ``a[i]`` is grown by ``margin`` times its size.
+
+    Sort-and-sweep on x: detections sorted by x1; for each track only the detections whose x1
+    lies in [track.x1 - widest detection, track.x2] can overlap it in x.
+    """
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    wh = a[:, 2:4] - a[:, 0:2]
+    grow = np.concatenate([-wh, wh], axis=1) * margin
+    a = a + grow
+    order = np.argsort(b[:, 0], kind="stable")
+    bx1 = b[order, 0]
+    widest = float((b[:, 2] - b[:, 0]).max()) if len(b) else 0.0
+    lo = np.searchsorted(bx1, a[:, 0] - widest, side="left")
+    hi = np.searchsorted(bx1, a[:, 2], side="right")
+    counts = hi - lo
+    t_idx = np.repeat(np.arange(len(a)), counts)
+    starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+    d_idx = order[np.arange(len(t_idx)) + starts]
+    overlap = (
+        (b[d_idx, 2] > a[t_idx, 0])
+        & (b[d_idx, 0] < a[t_idx, 2])
+        & (b[d_idx, 3] > a[t_idx, 1])
+        & (b[d_idx, 1] < a[t_idx, 3])
     )
+    return t_idx[overlap].astype(np.int64), d_idx[overlap].astype(np.int64)
+
+
+def _match_components(
+    t_idx: np.ndarray, d_idx: np.ndarray, cost: np.ndarray, shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Optimal assignment over candidate pairs, solved per connected component."""
+    if len(t_idx) == 0:
+        return _EMPTY, _EMPTY
+    n, m = shape
+    graph = coo_matrix((np.ones(len(t_idx)), (t_idx, n + d_idx)), shape=(n + m, n + m))
+    _, labels = connected_components(graph, directed=False)
+    comp = labels[t_idx]
+    edges = np.bincount(comp, minlength=labels.max() + 1)
+    single = edges[comp] == 1  # one pair: one track and one detection, nothing to decide
+    out_t, out_d = [t_idx[single]], [d_idx[single]]
+    multi = ~single
+    if multi.any():
+        mt, md, mc, mcomp = t_idx[multi], d_idx[multi], cost[multi], comp[multi]
+        rows, r_inv = np.unique(mt, return_inverse=True)
+        cols, c_inv = np.unique(md, return_inverse=True)
+        if len(rows) * len(cols) <= DENSE_MAX_PAIRS * 10:
+            # Components do not share nodes: one Hungarian over all of them, block-diagonal.
+            groups = [(r_inv, c_inv, mc)]
+        else:
+            order = np.argsort(mcomp, kind="stable")
+            bounds = np.flatnonzero(np.diff(mcomp[order])) + 1
+            groups = zip(*(np.split(x[order], bounds) for x in (r_inv, c_inv, mc)), strict=True)
+        for gr, gc, gcost in groups:
+            r, c = _solve_sparse(gr, gc, gcost)
+            out_t.append(rows[r])
+            out_d.append(cols[c])
+    return np.concatenate(out_t).astype(np.int64), np.concatenate(out_d).astype(np.int64)
+
+
+def _solve_sparse(r: np.ndarray, c: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian on the pairs (r, c) with ``cost``; absent pairs are never matched."""
+    rows, r_inv = np.unique(r, return_inverse=True)
+    cols, c_inv = np.unique(c, return_inverse=True)
+    dense = np.full((len(rows), len(cols)), np.inf)
+    dense[r_inv, c_inv] = cost
+    finite = np.isfinite(dense)
+    i, j = linear_sum_assignment(np.where(finite, dense, 1e6))
+    ok = finite[i, j]
+    return rows[i[ok]], cols[j[ok]]

@@ -91,7 +91,9 @@ def _with_common(func):
 
 @main.command("eval")
 @_with_common
-@click.option("--results-out", type=click.Path(file_okay=False), required=True, help="Folder for SEQ.txt results.")
+@click.option(
+    "--results-out", type=click.Path(file_okay=False), required=True, help="Folder for SEQ.txt results."
+)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--per-sequence", is_flag=True, help="Also print every sequence.")
 @_user_errors
@@ -112,14 +114,18 @@ def eval_command(data, fmt, detections, config_path, overrides, fps, results_out
     if per_sequence:
         rows += [(seq, cls, m) for seq, per in metrics.items() if seq != "COMBINED" for cls, m in per.items()]
     click.echo(_table(rows))
-    click.echo(f"{len(dataset.sequences)} sequences, {frames} frames, tracker {frames / max(seconds, 1e-9):.0f} frames/s")
+    click.echo(
+        f"{len(dataset.sequences)} sequences, {frames} frames, tracker {frames / max(seconds, 1e-9):.0f} frames/s"
+    )
     if json_path:
         payload = {
             "format": fmt,
             "data": str(data),
             "metrics": {cls: m.as_dict() for cls, m in metrics["COMBINED"].items()},
             "sequences": {
-                seq: {cls: m.as_dict() for cls, m in per.items()} for seq, per in metrics.items() if seq != "COMBINED"
+                seq: {cls: m.as_dict() for cls, m in per.items()}
+                for seq, per in metrics.items()
+                if seq != "COMBINED"
             },
             "frames": frames,
             "tracker_fps": frames / max(seconds, 1e-9),
@@ -129,7 +135,9 @@ def eval_command(data, fmt, detections, config_path, overrides, fps, results_out
 
 
 def _table(rows) -> str:
-    header = f"{'sequence':<10}{'class':<12}{'HOTA':>7}{'DetA':>7}{'AssA':>7}{'MOTA':>8}{'IDF1':>7}{'IDSW':>6}"
+    header = (
+        f"{'sequence':<10}{'class':<12}{'HOTA':>7}{'DetA':>7}{'AssA':>7}{'MOTA':>8}{'IDF1':>7}{'IDSW':>6}"
+    )
     lines = [header, "-" * len(header)]
     for seq, cls, m in rows:
         lines.append(
@@ -140,14 +148,24 @@ def _table(rows) -> str:
 
 @main.command("tune")
 @_with_common
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Best config as YAML.")
-@click.option("--trials", type=click.IntRange(1, 10000), default=60, show_default=True, help="Trials per class.")
-@click.option("--classes", default="car,pedestrian", show_default=True, help="KITTI classes to tune, in order.")
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Best config as YAML."
+)
+@click.option(
+    "--trials", type=click.IntRange(1, 10000), default=60, show_default=True, help="Trials per class."
+)
+@click.option(
+    "--classes", default="car,pedestrian", show_default=True, help="KITTI classes to tune, in order."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
-@click.option("--space", "space_path", type=click.Path(dir_okay=False), help="YAML: dotted key -> list of values.")
+@click.option(
+    "--space", "space_path", type=click.Path(dir_okay=False), help="YAML: dotted key -> list of values."
+)
 @_user_errors
-def tune_command(data, fmt, detections, config_path, overrides, fps, out_path, trials, classes, seed, workers, space_path):
+def tune_command(
+    data, fmt, detections, config_path, overrides, fps, out_path, trials, classes, seed, workers, space_path
+):
     """Random search of tracker settings on a dataset, per class; writes the best config.
 
     Tune on a development split only, and judge the result on held-out sequences.

@@ -61,16 +61,11 @@ class AssociationConfig:
     low_max_cost: float = 0.6
     # Gate for tentative tracks, which have no velocity estimate yet.
     tentative_max_cost: float = 0.8
-    # Extra cost for lost tracks, so that a live track wins a contested detection.
-    lost_penalty: float = 0.0
-    # Multiply similarity by the detection score (a weak detection must fit better).
-    fuse_score: bool = False
 
     def validate(self, key: str) -> None:
         _one_of(self.cost, COST_KINDS, f"{key}.cost")
         for name in ("max_cost", "recovery_max_cost", "low_max_cost", "tentative_max_cost"):
             _in_range(getattr(self, name), 0.0, 2.0, f"{key}.{name}")
-        _in_range(self.lost_penalty, 0.0, 2.0, f"{key}.lost_penalty")
 
 
 @dataclass(frozen=True)
@@ -83,12 +78,9 @@ class LifecycleConfig:
     low_score: float = 0.1
     # An unmatched detection starts a track only at or above this score.
     new_track_score: float = 0.7
-    # A confirmed track is reported once its best detection score reaches this: weak
-    # detections may extend a track, but only strong evidence makes it visible.
+    # A confirmed track is reported once its best detection score has reached this, and from
+    # then on: weak detections may extend a track, but only strong evidence makes it visible.
     report_score: float = 0.0
-    # Track confidence compared with report_score: "mean" of its detection scores (false
-    # tracks are made of middling detections) or "max" (one strong detection suffices).
-    track_confidence: str = "max"
     # Consecutive matched frames before a new track is reported.
     min_hits: int = 2
     # A new track this confident is reported at once (1.01 = never).
@@ -108,7 +100,6 @@ class LifecycleConfig:
         _in_range(self.max_lost_s, 0.0, 1e9, f"{key}.max_lost_s")
         _in_range(self.report_lost_s, 0.0, self.max_lost_s, f"{key}.report_lost_s")
         _one_of(self.output_box, BOX_OUTPUTS, f"{key}.output_box")
-        _one_of(self.track_confidence, ("mean", "max"), f"{key}.track_confidence")
         _positive(self.history_len, f"{key}.history_len")
 
 
@@ -324,9 +315,8 @@ def _scalar(hint: Any, value: Any, key: str) -> Any:
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
-    elif hint is str:
-        if isinstance(value, str):
-            return value
+    elif hint is str and isinstance(value, str):
+        return value
     expected = getattr(hint, "__name__", str(hint))
     raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 

@@ -48,10 +48,14 @@ class BoxTable:
         """From tuples ``(frame, track_id, x1, y1, x2, y2, score, class_id, ignore)``."""
         if not rows:
             return BoxTable(
-                np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
-                np.zeros(0, np.float32), np.zeros(0, np.int64), np.zeros(0, bool),
+                np.zeros(0, np.int64),
+                np.zeros(0, np.int64),
+                np.zeros((0, 4), np.float32),
+                np.zeros(0, np.float32),
+                np.zeros(0, np.int64),
+                np.zeros(0, bool),
             )
-        cols = list(zip(*rows))
+        cols = list(zip(*rows, strict=False))
         return BoxTable(
             frame=np.array(cols[0], np.int64),
             track_id=np.array(cols[1], np.int64),
@@ -77,7 +81,7 @@ class BoxTable:
         bounds = np.searchsorted(frames, np.arange(n + 1))
         xyxy, score, cls = self.xyxy[order], self.score[order], self.class_id[order]
         return [
-            Detections(xyxy[a:b], score[a:b], cls[a:b]) for a, b in zip(bounds[:-1], bounds[1:])
+            Detections(xyxy[a:b], score[a:b], cls[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=False)
         ]
 
 
@@ -182,7 +186,7 @@ def read_pointrcnn(path: str | Path) -> BoxTable:
 def format_kitti_tracks(frame: int, tracks: Tracks, class_names: tuple[str, ...]) -> list[str]:
     """KITTI tracking result lines for one frame (the layout TrackEval's Kitti2DBox reads)."""
     lines = []
-    for tid, box, score, cls in zip(tracks.id, tracks.xyxy, tracks.score, tracks.class_id):
+    for tid, box, score, cls in zip(tracks.id, tracks.xyxy, tracks.score, tracks.class_id, strict=False):
         name = class_names[cls] if 0 <= cls < len(class_names) else str(cls)
         kind = _KITTI_TYPE_NAMES.get(name, name.capitalize())
         lines.append(
@@ -226,11 +230,9 @@ def read_mot(path: str | Path, kind: str = "det") -> BoxTable:
 def format_mot_tracks(frame: int, tracks: Tracks) -> list[str]:
     """MOT Challenge result lines for one 0-based frame (written 1-based)."""
     lines = []
-    for tid, box, score in zip(tracks.id, tracks.xyxy, tracks.score):
+    for tid, box, score in zip(tracks.id, tracks.xyxy, tracks.score, strict=False):
         w, h = box[2] - box[0], box[3] - box[1]
-        lines.append(
-            f"{frame + 1},{tid},{box[0]:.2f},{box[1]:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n"
-        )
+        lines.append(f"{frame + 1},{tid},{box[0]:.2f},{box[1]:.2f},{w:.2f},{h:.2f},{score:.4f},-1,-1,-1\n")
     return lines
 
 

@@ -7,13 +7,12 @@ lifetimes are seconds, converted through the frames' timestamps (or the frame ra
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .associate import assign, cost_matrix, iou_matrix
+from .associate import PairCosts, iou_matrix
 from .config import TrackerConfig
 from .motion import make_motion_model
 from .structures import Detections, Track, Tracks, TrackState
@@ -36,8 +35,7 @@ class _TrackTable:
     start_s: np.ndarray  # (n,) time of birth
     seen_s: np.ndarray  # (n,) time of the last matched detection
     score: np.ndarray  # (n,) float32 score of the last matched detection
-    score_sum: np.ndarray  # (n,) sum of matched detection scores
-    score_max: np.ndarray  # (n,) best matched detection score
+    confidence: np.ndarray  # (n,) best matched detection score: evidence the object is real
     shown: np.ndarray  # (n,) bool: confidence has reached report_score once; stays reported
     det_xyxy: np.ndarray  # (n, 4) last matched detection box
     votes: np.ndarray  # (n, K) accumulated detection score per class of the group
@@ -50,17 +48,36 @@ class _TrackTable:
         return len(self.id)
 
     def take(self, index: np.ndarray) -> _TrackTable:
-        return _TrackTable(*(getattr(self, f.name)[index] for f in dataclasses.fields(self)))
+        return _TrackTable(*(array[index] for array in vars(self).values()))
 
     def extend(self, other: _TrackTable) -> _TrackTable:
         if len(self) == 0:
             return other
         return _TrackTable(
-            *(
-                np.concatenate([getattr(self, f.name), getattr(other, f.name)])
-                for f in dataclasses.fields(self)
-            )
+            *(np.concatenate(pair) for pair in zip(vars(self).values(), vars(other).values(), strict=False))
         )
+
+
+def _nonzero(mask: np.ndarray) -> np.ndarray:
+    """Indices where ``mask`` is true (``np.flatnonzero`` without its per-call overhead)."""
+    return mask.nonzero()[0]
+
+
+def _round(
+    costs: PairCosts,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    max_cost: float,
+    track_matched: np.ndarray,
+    det_used: np.ndarray,
+    use_iou: bool = False,
+) -> None:
+    """Assign detections ``cols`` to tracks ``rows`` within ``max_cost``; record the matches."""
+    if len(rows) == 0 or len(cols) == 0:
+        return
+    t_idx, d_idx = costs.match(rows, cols, max_cost, use_iou)
+    track_matched[t_idx] = d_idx
+    det_used[d_idx] = True
 
 
 class _GroupTracker:
@@ -88,8 +105,7 @@ class _GroupTracker:
             start_s=np.zeros(0),
             seen_s=np.zeros(0),
             score=np.zeros(0, np.float32),
-            score_sum=np.zeros(0),
-            score_max=np.zeros(0),
+            confidence=np.zeros(0, np.float32),
             shown=np.zeros(0, bool),
             det_xyxy=np.zeros((0, 4), np.float32),
             votes=np.zeros((0, k)),
@@ -117,73 +133,67 @@ class _GroupTracker:
 
         # 2. Split detections by confidence (BYTE): confident ones and a low-score reserve.
         score = dets.score
-        high = np.flatnonzero(score >= life.high_score)
-        low = np.flatnonzero((score >= life.low_score) & (score < life.high_score))
+        high = _nonzero(score >= life.high_score)
+        low = _nonzero((score >= life.low_score) & (score < life.high_score))
 
         track_matched = np.full(len(t), -1, np.int64)  # detection index per track
         det_used = np.zeros(len(dets), bool)
+        if len(t) and len(dets):
+            # One cost matrix for every track/detection pair; each round takes its slice.
+            widest = max(assoc.max_cost, assoc.recovery_max_cost, assoc.tentative_max_cost)
+            cost = PairCosts(assoc.cost, predicted, dets.xyxy, widest)
+            state = t.state
 
-        # 3. Round 1: confident detections vs confirmed and lost tracks.
-        active = np.flatnonzero(t.state != _TENTATIVE)
-        cost = cost_matrix(assoc.cost, predicted[active], dets.xyxy[high])
-        if assoc.lost_penalty > 0 and cost.size:
-            cost = cost + assoc.lost_penalty * (t.state[active] == _LOST)[:, None]
-        if assoc.fuse_score and cost.size:
-            cost = 1.0 - (1.0 - cost) * score[high][None, :]
-        self._apply(assign(cost, assoc.max_cost), active, high, track_matched, det_used)
+            # 3. Round 1: confident detections vs confirmed and lost tracks.
+            active = _nonzero(state != _TENTATIVE)
+            _round(cost, active, high, assoc.max_cost, track_matched, det_used)
 
-        # 3b. Recovery: tracks and confident detections both still free, with a looser gate
-        #     (fast or accelerating objects), after the tight round has taken the clear pairs.
-        if assoc.recovery_max_cost > assoc.max_cost:
-            left = active[track_matched[active] < 0]
-            free = high[~det_used[high]]
-            cost = cost_matrix(assoc.cost, predicted[left], dets.xyxy[free])
-            self._apply(assign(cost, assoc.recovery_max_cost), left, free, track_matched, det_used)
+            # 3b. Recovery: tracks and confident detections both still free, with a looser gate
+            #     (fast or accelerating objects), once the tight round has taken the clear pairs.
+            if assoc.recovery_max_cost > assoc.max_cost:
+                left = active[track_matched[active] < 0]
+                _round(cost, left, high[~det_used[high]], assoc.recovery_max_cost, track_matched, det_used)
 
-        # 4. Round 2: low-score detections vs confirmed tracks still unmatched (not lost ones:
-        #    a weak detection is evidence for a track that is there, not for one that vanished).
-        left = np.flatnonzero((track_matched < 0) & (t.state == _CONFIRMED))
-        cost = cost_matrix("iou", predicted[left], dets.xyxy[low])
-        self._apply(assign(cost, assoc.low_max_cost), left, low, track_matched, det_used)
+            # 4. Round 2: low-score detections vs confirmed tracks still unmatched, on IoU (not
+            #    lost tracks: a weak detection is evidence for a track that is there, not for one
+            #    that vanished).
+            left = _nonzero((track_matched < 0) & (state == _CONFIRMED))
+            _round(cost, left, low, assoc.low_max_cost, track_matched, det_used, use_iou=True)
 
-        # 5. Round 3: tentative tracks vs the detections nobody took that could start a track.
-        tentative = np.flatnonzero(t.state == _TENTATIVE)
-        free_high = np.flatnonzero(~det_used & (score >= min(life.high_score, life.new_track_score)))
-        cost = cost_matrix(assoc.cost, predicted[tentative], dets.xyxy[free_high])
-        self._apply(assign(cost, assoc.tentative_max_cost), tentative, free_high, track_matched, det_used)
+            # 5. Round 3: tentative tracks vs the detections nobody took that could start a track.
+            tentative = _nonzero(state == _TENTATIVE)
+            free = _nonzero(~det_used & (score >= min(life.high_score, life.new_track_score)))
+            _round(cost, tentative, free, assoc.tentative_max_cost, track_matched, det_used)
 
         # 6. Update matched tracks, then age the rest.
         self._update_matched(track_matched, dets, time_s)
         self._age_unmatched(track_matched, time_s)
 
         # 7. Birth: confident detections that no track explained.
-        births = np.flatnonzero(~det_used & (score >= life.new_track_score))
+        births = _nonzero(~det_used & (score >= life.new_track_score))
         self._drop_removed()
         if len(births):
             self._birth(dets[births], time_s)
         return self._report(time_s)
 
-    @staticmethod
-    def _apply(matches, track_rows, det_rows, track_matched, det_used) -> None:
-        if len(matches.track_idx):
-            track_matched[track_rows[matches.track_idx]] = det_rows[matches.det_idx]
-            det_used[det_rows[matches.det_idx]] = True
-
     def _update_matched(self, track_matched: np.ndarray, dets: Detections, time_s: float) -> None:
-        rows = np.flatnonzero(track_matched >= 0)
+        rows = _nonzero(track_matched >= 0)
         if len(rows) == 0:
             return
         t = self.table
         cols = track_matched[rows]
         boxes = dets.xyxy[cols]
-        t.mean[rows], t.cov[rows] = self.motion.update(t.mean[rows], t.cov[rows], boxes)
+        if len(rows) == len(t):
+            t.mean, t.cov = self.motion.update(t.mean, t.cov, boxes)
+        else:
+            t.mean[rows], t.cov[rows] = self.motion.update(t.mean[rows], t.cov[rows], boxes)
         t.hits[rows] += 1
         t.seen_s[rows] = time_s
-        t.score[rows] = dets.score[cols]
-        t.score_sum[rows] += dets.score[cols]
-        t.score_max[rows] = np.maximum(t.score_max[rows], dets.score[cols])
+        score = dets.score[cols]
+        t.score[rows] = score
+        t.confidence[rows] = np.maximum(t.confidence[rows], score)
         t.det_xyxy[rows] = boxes
-        self._vote(rows, dets.class_id[cols], dets.score[cols])
+        self._vote(rows, dets.class_id[cols], score)
         self._record_history(rows, boxes, time_s)
 
         life = self.config.lifecycle
@@ -196,7 +206,12 @@ class _GroupTracker:
         if t.votes.shape[1] == 1:
             return
         cols = np.searchsorted(self.class_ids, class_id)
-        np.add.at(t.votes, (rows, cols), np.maximum(score, 1e-3))
+        t.votes[rows, cols] += np.maximum(score, 1e-3)  # rows are unique
+        # Only a detection of another class than the track's can make the track switch.
+        differs = cols != t.class_col[rows]
+        if not differs.any():
+            return
+        rows = rows[differs]
         best = np.argmax(t.votes[rows], axis=1)
         current = t.class_col[rows]
         ratio = self.config.class_switch_ratio
@@ -251,8 +266,7 @@ class _GroupTracker:
             start_s=np.full(n, time_s),
             seen_s=np.full(n, time_s),
             score=dets.score.copy(),
-            score_sum=dets.score.astype(np.float64),
-            score_max=dets.score.astype(np.float64),
+            confidence=dets.score.copy(),
             shown=np.zeros(n, bool),
             det_xyxy=dets.xyxy.copy(),
             votes=votes,
@@ -267,11 +281,12 @@ class _GroupTracker:
         t = self.table
         life = self.config.lifecycle
         fresh = t.seen_s == time_s
-        t.shown |= (t.state == _CONFIRMED) & (self._confidence() >= life.report_score)
-        show = (t.state == _CONFIRMED) & fresh & t.shown
+        confirmed = t.state == _CONFIRMED
+        t.shown |= confirmed & (t.confidence >= life.report_score)
+        show = confirmed & fresh & t.shown
         if life.report_lost_s > 0:
             show |= (t.state == _LOST) & (time_s - t.seen_s <= life.report_lost_s + 1e-9)
-        rows = np.flatnonzero(show)
+        rows = _nonzero(show)
         if len(rows) == 0:
             return Tracks.empty()
         if life.output_box == "detection":
@@ -285,13 +300,6 @@ class _GroupTracker:
             class_id=self.class_ids[t.class_col[rows]],
             state=t.state[rows],
         )
-
-    def _confidence(self) -> np.ndarray:
-        """Evidence that each track is a real object: the mean or the best detection score."""
-        t = self.table
-        if self.config.lifecycle.track_confidence == "mean":
-            return t.score_sum / np.maximum(t.hits, 1)
-        return t.score_max
 
     def live_tracks(self, time_s: float) -> list[Track]:
         t = self.table

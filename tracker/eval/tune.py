@@ -117,6 +117,7 @@ def _loso(trials: list[Trial]) -> float:
     total = sum(trials[0].weights[s] for s in seqs) or 1
     score = 0.0
     for held in seqs:
+
         def rest(t: Trial, held: str = held) -> float:
             w = sum(t.weights[s] for s in seqs if s != held) or 1
             return sum(t.per_sequence[s] * t.weights[s] for s in seqs if s != held) / w
@@ -177,5 +178,3 @@ def report_rows(results: list[ClassResult]) -> list[dict[str, Any]]:
         }
         for r in results
     ]
-
-

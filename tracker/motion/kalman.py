@@ -3,11 +3,17 @@
 State per track: ``[cx, cy, w, h, vx, vy, vw, vh]``: box centre and size in pixels, and their
 rates in pixels per second. Measurement: ``[cx, cy, w, h]``.
 
-The matrices are the textbook ones that ``filterpy.kalman.KalmanFilter`` uses (and the process
-noise block comes from ``filterpy.common.Q_discrete_white_noise``); the tests check this filter
-step for step against filterpy. The difference is layout: filterpy holds one filter per object,
-which costs tens of microseconds per track per frame in Python; here every track's mean and
-covariance live in one array, so a frame costs a handful of numpy calls whatever the count.
+The matrices are the textbook ones that ``filterpy.kalman.KalmanFilter`` uses, and the process
+noise block comes from ``filterpy.common.Q_discrete_white_noise``; the tests check this filter
+step for step against a filterpy filter with the full 8x8 matrices.
+
+Two things make it fast. Layout: every track's state lives in one array, so a frame costs a
+handful of numpy calls whatever the count (filterpy holds one Python object per track).
+Structure: with ``F = kron([[1, dt], [0, 1]], I4)``, ``Q = kron(q, diag(var))``, a diagonal
+``R`` and ``H = [I4 0]``, the covariance never couples different coordinates; it is four
+independent 2x2 (position, velocity) blocks. We store their three distinct entries as (N, 4)
+arrays ``pp, pv, vv`` (stacked as ``cov`` of shape (N, 3, 4)) and update them elementwise, which
+is exactly the full-matrix filter (``full_covariance`` rebuilds the 8x8 matrices).
 """
 
 from __future__ import annotations
@@ -22,19 +28,15 @@ from ..config import MotionConfig
 STATE_DIM = 8
 MEAS_DIM = 4
 _MIN_SIZE = 1.0
+PP, PV, VV = 0, 1, 2  # rows of ``cov``: var(position), cov(position, velocity), var(velocity)
 
 
 @lru_cache(maxsize=64)
-def _transition(dt: float) -> np.ndarray:
-    F = np.eye(STATE_DIM)
-    F[:4, 4:] = np.eye(4) * dt
-    return F
-
-
-@lru_cache(maxsize=64)
-def _unit_process_noise(dt: float) -> np.ndarray:
-    """The 2x2 white-noise-acceleration block for unit variance, as filterpy builds it."""
-    return Q_discrete_white_noise(dim=2, dt=dt, var=1.0)
+def _unit_process_noise(dt: float) -> tuple[float, float, float]:
+    """Entries (pp, pv, vv) of the 2x2 white-noise-acceleration block for unit variance, as
+    filterpy builds it."""
+    q = Q_discrete_white_noise(dim=2, dt=dt, var=1.0)
+    return float(q[0, 0]), float(q[0, 1]), float(q[1, 1])
 
 
 def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
@@ -45,20 +47,36 @@ def xyxy_to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
 
 def cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
     half = cxcywh[:, 2:4] / 2
-    return np.concatenate([cxcywh[:, 0:2] - half, cxcywh[:, 0:2] + half], axis=1)
+    out = np.empty((len(cxcywh), 4))
+    np.subtract(cxcywh[:, 0:2], half, out=out[:, 0:2])
+    np.add(cxcywh[:, 0:2], half, out=out[:, 2:4])
+    return out
+
+
+def full_covariance(cov: np.ndarray) -> np.ndarray:
+    """(N, 8, 8) covariance matrices from the compact (N, 3, 4) form."""
+    n = len(cov)
+    out = np.zeros((n, STATE_DIM, STATE_DIM))
+    i = np.arange(4)
+    out[:, i, i] = cov[:, PP]
+    out[:, i, i + 4] = cov[:, PV]
+    out[:, i + 4, i] = cov[:, PV]
+    out[:, i + 4, i + 4] = cov[:, VV]
+    return out
 
 
 class KalmanBoxModel:
     """Batched constant-velocity Kalman filter (the ``kalman`` motion model).
 
-    Holds no track state itself: callers keep ``mean`` (N, 8) and ``cov`` (N, 8, 8) arrays and
+    Holds no track state itself: callers keep ``mean`` (N, 8) and ``cov`` (N, 3, 4) arrays and
     pass them in, so that the lifecycle code can select, append and drop tracks freely.
     """
 
     def __init__(self, config: MotionConfig) -> None:
         self.config = config
 
-    def _size_scale(self, mean: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _size_scale(mean: np.ndarray) -> np.ndarray:
         """(N, 4) box sizes [w, h, w, h] that scale the noise of each coordinate."""
         wh = np.maximum(mean[:, 2:4], _MIN_SIZE)
         return np.concatenate([wh, wh], axis=1)
@@ -69,26 +87,10 @@ class KalmanBoxModel:
         mean = np.zeros((n, STATE_DIM))
         mean[:, :4] = xyxy_to_cxcywh(xyxy)
         scale = self._size_scale(mean)
-        std = np.concatenate(
-            [2 * self.config.std_measurement * scale, self.config.std_velocity_init * scale], axis=1
-        )
-        cov = np.zeros((n, STATE_DIM, STATE_DIM))
-        idx = np.arange(STATE_DIM)
-        cov[:, idx, idx] = std**2
+        cov = np.zeros((n, 3, 4))
+        cov[:, PP] = (2 * self.config.std_measurement * scale) ** 2
+        cov[:, VV] = (self.config.std_velocity_init * scale) ** 2
         return mean, cov
-
-    def process_noise(self, mean: np.ndarray, dt: float) -> np.ndarray:
-        """(N, 8, 8) process noise: white acceleration, std proportional to box size."""
-        q = _unit_process_noise(dt)
-        var = (self.config.std_acceleration * self._size_scale(mean)) ** 2  # (N, 4)
-        n = len(mean)
-        Q = np.zeros((n, STATE_DIM, STATE_DIM))
-        idx = np.arange(4)
-        Q[:, idx, idx] = var * q[0, 0]
-        Q[:, idx, idx + 4] = var * q[0, 1]
-        Q[:, idx + 4, idx] = var * q[1, 0]
-        Q[:, idx + 4, idx + 4] = var * q[1, 1]
-        return Q
 
     def measurement_noise(self, mean: np.ndarray) -> np.ndarray:
         """(N, 4) measurement variances, proportional to the box size."""
@@ -98,30 +100,32 @@ class KalmanBoxModel:
         """Advance every track by ``dt`` seconds. Returns new arrays; inputs are not modified."""
         if len(mean) == 0 or dt <= 0:
             return mean.copy(), cov.copy()
-        F = _transition(float(dt))
-        Q = self.process_noise(mean, float(dt))
-        new_mean = mean @ F.T
-        new_cov = F @ cov @ F.T + Q
+        q_pp, q_pv, q_vv = _unit_process_noise(float(dt))
+        var = self._size_scale(mean)
+        var *= var * self.config.std_acceleration**2
+        pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]
+        new_cov = np.empty_like(cov)
+        new_cov[:, VV] = vv + q_vv * var
+        new_cov[:, PV] = pv + dt * vv + q_pv * var
+        new_cov[:, PP] = pp + dt * (pv + new_cov[:, PV]) + (q_pp - dt * q_pv) * var
+        new_mean = mean.copy()
+        new_mean[:, :4] += dt * mean[:, 4:]
         # A box cannot shrink below a pixel, however fast its size was changing.
         np.maximum(new_mean[:, 2:4], _MIN_SIZE, out=new_mean[:, 2:4])
         return new_mean, new_cov
 
-    def update(
-        self, mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def update(self, mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Correct tracks with measured boxes ``xyxy`` (N, 4), row for row."""
         if len(mean) == 0:
             return mean.copy(), cov.copy()
-        z = xyxy_to_cxcywh(xyxy)
-        R = self.measurement_noise(mean)
-        S = cov[:, :4, :4].copy()
-        idx = np.arange(MEAS_DIM)
-        S[:, idx, idx] += R
-        PHt = cov[:, :, :4]  # P H^T, with H = [I 0]
-        gain = np.linalg.solve(S, PHt.transpose(0, 2, 1)).transpose(0, 2, 1)  # (N, 8, 4)
-        innovation = z - mean[:, :4]
-        new_mean = mean + np.einsum("nij,nj->ni", gain, innovation)
-        new_cov = cov - gain @ cov[:, :4, :]
+        pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]
+        s = pp + self.measurement_noise(mean)
+        gain_p, gain_v = pp / s, pv / s
+        innovation = xyxy_to_cxcywh(xyxy) - mean[:, :4]
+        new_mean = np.concatenate(
+            [mean[:, :4] + gain_p * innovation, mean[:, 4:] + gain_v * innovation], axis=1
+        )
+        new_cov = np.stack([pp * (1 - gain_p), pv * (1 - gain_p), vv - gain_v * pv], axis=1)
         np.maximum(new_mean[:, 2:4], _MIN_SIZE, out=new_mean[:, 2:4])
         return new_mean, new_cov
 
