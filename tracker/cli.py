@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import yaml
 
-from .config import Config, ConfigError, diff_from_default, load_config
+from .config import Config, ConfigError, diff_from_default, load_config, preset_path
 from .formats import FormatError, write_lines_atomic
 
 EXAMPLES = """
@@ -49,14 +49,8 @@ def main() -> None:
     pass
 
 
-def _preset_path(fmt: str) -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("tracker.configs") / f"{fmt if fmt == 'kitti' else 'default'}.yaml"))
-
-
 def _load(config_path: str | None, overrides: tuple[str, ...], fmt: str) -> Config:
-    path = config_path if config_path is not None else _preset_path(fmt)
+    path = config_path if config_path is not None else preset_path("kitti" if fmt == "kitti" else "default")
     return load_config(path, list(overrides))
 
 

@@ -163,6 +163,16 @@ class Config:
 # ---------------------------------------------------------------- loading
 
 
+def preset_path(name: str) -> Path:
+    """A shipped config (``configs/NAME.yaml``): from the source tree, or from the installed
+    package, where the wheel carries ``configs/`` as ``tracker/configs/``."""
+    here = Path(__file__).resolve().parent
+    for folder in (here.parent / "configs", here / "configs"):
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    raise FileNotFoundError(f"shipped config {name}.yaml not found next to the tracker package")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Load a YAML config (or the defaults when ``path`` is None) and apply ``a.b=v`` overrides."""
     raw: dict[str, Any] = {}

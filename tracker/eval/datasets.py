@@ -25,6 +25,7 @@ from ..formats import (
     BoxTable,
     format_kitti_tracks,
     format_mot_tracks,
+    read_kitti_labels,
     read_mot,
     read_pointrcnn,
     read_seqmap,
@@ -97,6 +98,7 @@ def load_kitti(root: str | Path, detections: str = "det_pointrcnn", fps: float =
         label = root / "label_02" / f"{name}.txt"
         if not label.is_file():
             raise FileNotFoundError(f"label file not found: {label}")
+        read_kitti_labels(label)  # fail here, with file and line, not inside TrackEval
         tables = []
         for class_dir in class_dirs:
             path = det_root / class_dir / f"{name}.txt"

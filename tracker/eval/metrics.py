@@ -68,7 +68,7 @@ def _run(dataset_cls, dataset_config: dict) -> dict[str, dict[str, ClassMetrics]
     import trackeval  # imported here: it is slow to import and only evaluation needs it
 
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink):
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         evaluator = trackeval.Evaluator(dict(_EVAL_CONFIG))
         dataset = dataset_cls(dataset_config)
         quiet = {"PRINT_CONFIG": False}

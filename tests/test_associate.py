@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from tracker import associate
+from tracker.associate import PairCosts, assign, cost_matrix, iou_matrix
+
+
+def boxes(*rows):
+    return np.array(rows, dtype=float)
+
+
+def test_iou_known_values():
+    a = boxes([0, 0, 10, 10])
+    b = boxes([0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30])
+    np.testing.assert_allclose(iou_matrix(a, b), [[1.0, 50 / 150, 0.0]])
+
+
+@pytest.mark.parametrize("kind", ["iou", "giou", "diou"])
+def test_costs_are_zero_for_identical_boxes_and_grow_with_distance(kind):
+    a = boxes([0, 0, 10, 10])
+    b = boxes([0, 0, 10, 10], [3, 0, 13, 10], [30, 0, 40, 10], [60, 0, 70, 10])
+    cost = cost_matrix(kind, a, b)[0]
+    assert cost[0] == pytest.approx(0.0)
+    assert cost[0] < cost[1] < cost[2]
+    if kind != "iou":  # iou is blind once boxes stop overlapping; the others are not
+        assert cost[2] < cost[3]
+
+
+def test_assign_empty_inputs():
+    for shape in [(0, 3), (3, 0), (0, 0)]:
+        m = assign(np.zeros(shape), 0.5)
+        assert len(m.track_idx) == 0
+        assert m.unmatched_tracks.tolist() == list(range(shape[0]))
+        assert m.unmatched_dets.tolist() == list(range(shape[1]))
+
+
+def test_assign_everything_gated_out():
+    m = assign(np.full((2, 3), 0.9), 0.5)
+    assert len(m.track_idx) == 0
+    assert m.unmatched_tracks.tolist() == [0, 1] and m.unmatched_dets.tolist() == [0, 1, 2]
+
+
+def test_assign_rectangular_optimal_and_does_not_mutate():
+    cost = np.array([[0.1, 0.2, 0.9], [0.15, 0.9, 0.9]])
+    before = cost.copy()
+    m = assign(cost, 0.5)
+    # Greedy would take (0, 0) and leave track 1 with nothing; the optimum is 0.2 + 0.15.
+    assert sorted(zip(m.track_idx.tolist(), m.det_idx.tolist())) == [(0, 1), (1, 0)]
+    assert m.unmatched_dets.tolist() == [2]
+    np.testing.assert_array_equal(cost, before)
+
+
+def test_gated_pair_never_matched_even_when_forced():
+    cost = np.array([[0.1, 0.95]])
+    m = assign(cost, 0.5)
+    assert m.det_idx.tolist() == [0]
+    m = assign(np.array([[0.95], [0.1]]), 0.5)
+    assert m.track_idx.tolist() == [1]
+
+
+def scene(rng, n, jitter):
+    xy = rng.uniform(0, 1500, (n, 2))
+    wh = rng.uniform(15, 60, (n, 2))
+    tracks = np.concatenate([xy, xy + wh], axis=1)
+    dets = tracks + rng.normal(0, jitter, tracks.shape)
+    dets = dets[rng.permutation(n)][: int(n * 0.9)]
+    return tracks, dets
+
+
+@pytest.mark.parametrize("kind,gate", [("iou", 0.7), ("giou", 1.0), ("diou", 0.9), ("giou", 1.2)])
+def test_sparse_matching_equals_dense(rng, monkeypatch, kind, gate):
+    tracks, dets = scene(rng, 400, 6.0)
+    rows = np.arange(0, 400, 1)
+    cols = np.arange(len(dets))
+    monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", 10**9)
+    dense = PairCosts(kind, tracks, dets, gate)
+    monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", 100)
+    sparse = PairCosts(kind, tracks, dets, gate)
+    assert sparse.sparse and not dense.sparse
+    for use_iou in (False, True):
+        d = dense.match(rows, cols, gate if not use_iou else 0.6, use_iou)
+        s = sparse.match(rows, cols, gate if not use_iou else 0.6, use_iou)
+        assert sorted(zip(*map(np.ndarray.tolist, d))) == sorted(zip(*map(np.ndarray.tolist, s)))
+    # the same on subsets of rows and columns
+    sub_r, sub_c = rows[::2], cols[1::3]
+    d = dense.match(sub_r, sub_c, gate)
+    s = sparse.match(sub_r, sub_c, gate)
+    assert sorted(zip(*map(np.ndarray.tolist, d))) == sorted(zip(*map(np.ndarray.tolist, s)))

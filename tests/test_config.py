@@ -1,0 +1,56 @@
+import pytest
+
+from tracker.config import ConfigError, config_from_dict, diff_from_default, load_config
+
+
+def test_defaults_and_shipped_configs_load(tmp_path):
+    from tests.conftest import ROOT
+
+    assert load_config().tracker.motion.kind == "kalman"
+    for name in ("default.yaml", "kitti.yaml"):
+        load_config(ROOT / "configs" / name)
+
+
+def test_unknown_key_names_the_dotted_path():
+    with pytest.raises(ConfigError, match="unknown config key 'tracker.lifecycle.max_lost'"):
+        config_from_dict({"tracker": {"lifecycle": {"max_lost": 3}}})
+
+
+@pytest.mark.parametrize(
+    "raw,key",
+    [
+        ({"tracker": {"lifecycle": {"min_hits": "two"}}}, "tracker.lifecycle.min_hits"),
+        ({"tracker": {"lifecycle": {"min_hits": 2.5}}}, "tracker.lifecycle.min_hits"),
+        ({"tracker": {"association": {"cost": "l2"}}}, "tracker.association.cost"),
+        ({"tracker": {"motion": {"std_measurement": -1}}}, "tracker.motion.std_measurement"),
+        ({"tracker": {"lifecycle": True}}, "tracker.lifecycle"),
+        ({"tracker": {"class_groups": "car"}}, "tracker.class_groups"),
+    ],
+)
+def test_wrong_types_and_values_name_the_key(raw, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config_from_dict(raw)
+
+
+def test_set_overrides_and_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("tracker:\n  lifecycle:\n    min_hits: 3\n")
+    config = load_config(path, ["tracker.lifecycle.max_lost_s=1.5", "tracker.association.cost=iou"])
+    assert config.tracker.lifecycle.min_hits == 3
+    assert config.tracker.lifecycle.max_lost_s == 1.5
+    assert config.tracker.association.cost == "iou"
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(None, ["tracker.lifecycle.min_hits"])
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_per_class_overrides_inherit_the_rest():
+    config = config_from_dict(
+        {"tracker": {"lifecycle": {"min_hits": 3}, "per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9}}}}}
+    ).tracker
+    ped = config.for_class("person_sitting")  # same group as pedestrian
+    assert ped.lifecycle.max_lost_s == 9 and ped.lifecycle.min_hits == 3
+    assert config.for_class("car") is config
+    diff = diff_from_default(config_from_dict({"tracker": {"per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9}}}}}))
+    assert diff == {"tracker": {"per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9.0}}}}}
