@@ -45,7 +45,7 @@ def test_assign_rectangular_optimal_and_does_not_mutate():
     before = cost.copy()
     m = assign(cost, 0.5)
     # Greedy would take (0, 0) and leave track 1 with nothing; the optimum is 0.2 + 0.15.
-    assert sorted(zip(m.track_idx.tolist(), m.det_idx.tolist())) == [(0, 1), (1, 0)]
+    assert sorted(zip(m.track_idx.tolist(), m.det_idx.tolist(), strict=True)) == [(0, 1), (1, 0)]
     assert m.unmatched_dets.tolist() == [2]
     np.testing.assert_array_equal(cost, before)
 
@@ -56,6 +56,10 @@ def test_gated_pair_never_matched_even_when_forced():
     assert m.det_idx.tolist() == [0]
     m = assign(np.array([[0.95], [0.1]]), 0.5)
     assert m.track_idx.tolist() == [1]
+
+
+def pairs(matched):
+    return sorted(zip(*(a.tolist() for a in matched), strict=True))
 
 
 def scene(rng, n, jitter):
@@ -80,9 +84,9 @@ def test_sparse_matching_equals_dense(rng, monkeypatch, kind, gate):
     for use_iou in (False, True):
         d = dense.match(rows, cols, gate if not use_iou else 0.6, use_iou)
         s = sparse.match(rows, cols, gate if not use_iou else 0.6, use_iou)
-        assert sorted(zip(*map(np.ndarray.tolist, d))) == sorted(zip(*map(np.ndarray.tolist, s)))
+        assert pairs(d) == pairs(s)
     # the same on subsets of rows and columns
     sub_r, sub_c = rows[::2], cols[1::3]
     d = dense.match(sub_r, sub_c, gate)
     s = sparse.match(sub_r, sub_c, gate)
-    assert sorted(zip(*map(np.ndarray.tolist, d))) == sorted(zip(*map(np.ndarray.tolist, s)))
+    assert pairs(d) == pairs(s)

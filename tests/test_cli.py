@@ -15,8 +15,18 @@ def run(*args):
 
 def test_eval_writes_results_json_and_prints_table(tiny_kitti, tmp_path):
     out, js = tmp_path / "res", tmp_path / "m.json"
-    result = run("eval", tiny_kitti, "--format", "kitti", "--detections", "det_pointrcnn",
-                 "--results-out", out, "--json", js)
+    result = run(
+        "eval",
+        tiny_kitti,
+        "--format",
+        "kitti",
+        "--detections",
+        "det_pointrcnn",
+        "--results-out",
+        out,
+        "--json",
+        js,
+    )
     assert result.exit_code == 0, result.output
     assert "HOTA" in result.stdout and "car" in result.stdout
     assert (out / "0000.txt").read_text().split("\n")[0].split()[2] == "Car"
@@ -28,8 +38,16 @@ def test_eval_writes_results_json_and_prints_table(tiny_kitti, tmp_path):
 def test_eval_set_and_config(tiny_kitti, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("tracker:\n  lifecycle:\n    min_hits: 1\n")
-    result = run("eval", tiny_kitti, "--results-out", tmp_path / "r", "--config", cfg,
-                 "--set", "tracker.lifecycle.max_lost_s=2")
+    result = run(
+        "eval",
+        tiny_kitti,
+        "--results-out",
+        tmp_path / "r",
+        "--config",
+        cfg,
+        "--set",
+        "tracker.lifecycle.max_lost_s=2",
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -62,9 +80,12 @@ def test_bad_label_line(tiny_kitti, tmp_path):
 
 
 def test_missing_dataset_seqmap_and_unknown_key(tiny_kitti, tmp_path):
-    assert "dataset folder not found" in one_error_line(run("eval", tmp_path / "none", "--results-out", tmp_path / "r"))
+    assert "dataset folder not found" in one_error_line(
+        run("eval", tmp_path / "none", "--results-out", tmp_path / "r")
+    )
     assert "unknown config key 'tracker.nope'" in one_error_line(
-        run("eval", tiny_kitti, "--results-out", tmp_path / "r", "--set", "tracker.nope=1"))
+        run("eval", tiny_kitti, "--results-out", tmp_path / "r", "--set", "tracker.nope=1")
+    )
     (tiny_kitti / "seqmap.txt").unlink()
     assert "seqmap not found" in one_error_line(run("eval", tiny_kitti, "--results-out", tmp_path / "r"))
 
@@ -81,8 +102,18 @@ def test_failed_run_leaves_existing_results_untouched(tiny_kitti, tmp_path):
 
 def test_real_process_exit_code_and_stderr(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "tracker.cli", "eval", str(tmp_path / "missing"), "--results-out", str(tmp_path / "r")],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "tracker.cli",
+            "eval",
+            str(tmp_path / "missing"),
+            "--results-out",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: dataset folder not found: {tmp_path / 'missing'}"]
@@ -92,8 +123,9 @@ def test_tune_writes_a_loadable_config(tiny_kitti, tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text("lifecycle.min_hits: [1, 2]\nassociation.max_cost: [0.5, 0.7]\n")
     out = tmp_path / "best.yaml"
-    result = run("tune", tiny_kitti, "--trials", 3, "--classes", "car", "--workers", 1,
-                 "--space", space, "--out", out)
+    result = run(
+        "tune", tiny_kitti, "--trials", 3, "--classes", "car", "--workers", 1, "--space", space, "--out", out
+    )
     assert result.exit_code == 0, result.output
     assert "leave-one-sequence-out" in result.stdout
     from tracker.config import load_config

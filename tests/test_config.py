@@ -47,10 +47,17 @@ def test_set_overrides_and_yaml(tmp_path):
 
 def test_per_class_overrides_inherit_the_rest():
     config = config_from_dict(
-        {"tracker": {"lifecycle": {"min_hits": 3}, "per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9}}}}}
+        {
+            "tracker": {
+                "lifecycle": {"min_hits": 3},
+                "per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9}}},
+            }
+        }
     ).tracker
     ped = config.for_class("person_sitting")  # same group as pedestrian
     assert ped.lifecycle.max_lost_s == 9 and ped.lifecycle.min_hits == 3
     assert config.for_class("car") is config
-    diff = diff_from_default(config_from_dict({"tracker": {"per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9}}}}}))
+    diff = diff_from_default(
+        config_from_dict({"tracker": {"per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9}}}}})
+    )
     assert diff == {"tracker": {"per_class": {"pedestrian": {"lifecycle": {"max_lost_s": 9.0}}}}}

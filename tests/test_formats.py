@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tests.conftest import pointrcnn_line
 from tracker import Tracks
 from tracker.formats import (
     KITTI_CLASSES,
@@ -12,7 +13,6 @@ from tracker.formats import (
     read_pointrcnn,
     read_seqmap,
 )
-from tests.conftest import pointrcnn_line
 
 
 def sample_tracks():

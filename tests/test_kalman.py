@@ -13,8 +13,9 @@ def filterpy_reference(config: MotionConfig, box: np.ndarray) -> KalmanFilter:
     kf.x[:4] = xyxy_to_cxcywh(box[None])[0]
     w, h = kf.x[2], kf.x[3]
     scale = np.array([w, h, w, h])
-    kf.P = np.diag(np.concatenate([(2 * config.std_measurement * scale) ** 2,
-                                   (config.std_velocity_init * scale) ** 2]))
+    kf.P = np.diag(
+        np.concatenate([(2 * config.std_measurement * scale) ** 2, (config.std_velocity_init * scale) ** 2])
+    )
     kf.H = np.hstack([np.eye(4), np.zeros((4, 4))])
     return kf
 

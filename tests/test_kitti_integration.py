@@ -22,15 +22,26 @@ def test_track_eval_on_kitti_dev_beats_every_reference_tracker(tmp_path):
     out, js = tmp_path / "results", tmp_path / "metrics.json"
     result = CliRunner().invoke(
         main,
-        ["eval", str(SHARED_KITTI), "--format", "kitti", "--detections", "det_pointrcnn",
-         "--results-out", str(out), "--json", str(js)],
+        [
+            "eval",
+            str(SHARED_KITTI),
+            "--format",
+            "kitti",
+            "--detections",
+            "det_pointrcnn",
+            "--results-out",
+            str(out),
+            "--json",
+            str(js),
+        ],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads(js.read_text())["metrics"]
     for cls, reference in BEST_REFERENCE.items():
         assert metrics[cls]["HOTA"] > reference, (cls, metrics[cls])
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{s}.txt" for s in ("0000", "0002", "0003", "0004", "0005",
-                                                "0007", "0009", "0011", "0017", "0020"))
+    assert names == sorted(
+        f"{s}.txt" for s in ("0000", "0002", "0003", "0004", "0005", "0007", "0009", "0011", "0017", "0020")
+    )
     types = {line.split()[2] for p in out.iterdir() for line in p.read_text().splitlines()}
     assert {"Car", "Pedestrian"} <= types

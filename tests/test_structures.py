@@ -30,8 +30,11 @@ def test_valid_mask_drops_nan_infinite_and_empty_boxes():
 
 def test_tracks_iterate_as_objects():
     tracks = Tracks(
-        np.array([7]), np.array([[1, 2, 3, 4]], np.float32), np.array([0.5], np.float32),
-        np.array([2]), np.array([1], np.int8),
+        np.array([7]),
+        np.array([[1, 2, 3, 4]], np.float32),
+        np.array([0.5], np.float32),
+        np.array([2]),
+        np.array([1], np.int8),
     )
     (track,) = list(tracks)
     assert track.id == 7 and track.state is TrackState.CONFIRMED

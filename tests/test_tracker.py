@@ -121,9 +121,14 @@ def test_low_score_detection_extends_a_track_but_does_not_start_one():
 
 
 def test_fast_object_without_overlap_is_followed_by_the_recovery_round():
-    cfg = config_from_dict({"tracker": {"association": {"cost": "diou", "max_cost": 0.5,
-                                                        "recovery_max_cost": 1.3},
-                                        "lifecycle": {"min_hits": 1}}}).tracker
+    cfg = config_from_dict(
+        {
+            "tracker": {
+                "association": {"cost": "diou", "max_cost": 0.5, "recovery_max_cost": 1.3},
+                "lifecycle": {"min_hits": 1},
+            }
+        }
+    ).tracker
     tracker = Tracker(cfg, NAMES)
     ids = [tracker.update(dets(moving_box(f, speed=70.0))).id.tolist() for f in range(3)]
     assert ids == [[1], [1], [1]]

@@ -90,8 +90,17 @@ def _with_common(func):
 )
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
 @click.option("--per-sequence", is_flag=True, help="Also print every sequence.")
+@click.option(
+    "--interpolate-gaps",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Offline post-processing: fill gaps of up to N frames inside tracks (not online).",
+)
 @_user_errors
-def eval_command(data, fmt, detections, config_path, overrides, fps, results_out, json_path, per_sequence):
+def eval_command(
+    data, fmt, detections, config_path, overrides, fps, results_out, json_path, per_sequence, interpolate_gaps
+):
     """Track every sequence of a dataset from its detection files and score it with TrackEval.
 
     Prints HOTA, DetA, AssA, MOTA, IDF1 and IDSW per class. The tracker is online: each frame
@@ -101,19 +110,29 @@ def eval_command(data, fmt, detections, config_path, overrides, fps, results_out
 
     config = _load(config_path, overrides, fmt)
     dataset = _load_dataset(data, fmt, detections, fps)
-    seconds = run_dataset(dataset, config.tracker, results_out)
+    post = None
+    if interpolate_gaps:
+        from .postprocess import interpolate_gaps as fill
+
+        def post(per_frame):
+            return fill(per_frame, interpolate_gaps)
+
+    seconds = run_dataset(dataset, config.tracker, results_out, post)
     metrics = dataset.evaluate(Path(results_out))
     frames = total_frames(dataset)
     rows = [("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]
     if per_sequence:
         rows += [(seq, cls, m) for seq, per in metrics.items() if seq != "COMBINED" for cls, m in per.items()]
+    if interpolate_gaps:
+        click.echo(f"offline: gaps of up to {interpolate_gaps} frames filled by interpolation")
     click.echo(_table(rows))
-    click.echo(
-        f"{len(dataset.sequences)} sequences, {frames} frames, tracker {frames / max(seconds, 1e-9):.0f} frames/s"
-    )
+    speed = frames / max(seconds, 1e-9)
+    click.echo(f"{len(dataset.sequences)} sequences, {frames} frames, tracker {speed:.0f} frames/s")
     if json_path:
         payload = {
             "format": fmt,
+            "online": interpolate_gaps == 0,
+            "interpolate_gaps": interpolate_gaps,
             "data": str(data),
             "metrics": {cls: m.as_dict() for cls, m in metrics["COMBINED"].items()},
             "sequences": {
@@ -122,7 +141,7 @@ def eval_command(data, fmt, detections, config_path, overrides, fps, results_out
                 if seq != "COMBINED"
             },
             "frames": frames,
-            "tracker_fps": frames / max(seconds, 1e-9),
+            "tracker_fps": speed,
             "config": diff_from_default(config) or {},
         }
         write_lines_atomic(json_path, [json.dumps(payload, indent=2), "\n"])

@@ -407,10 +407,16 @@ class Tracker:
 
     def _suppress_cross_class(self, dets: Detections) -> Detections:
         """Drop a box that overlaps a stronger box of another class group: one object, one box
-        (e.g. the rider of a bicycle detected both as cyclist and as pedestrian)."""
-        group = np.array([id(self._groups[self._group_key(int(c))]) for c in dets.class_id])
+        (e.g. the rider of a bicycle detected both as cyclist and as pedestrian). Only groups of
+        ``cross_class_nms_classes`` take part, when that is set: a pedestrian in front of a car
+        is two objects."""
+        nms_classes = self.config.cross_class_nms_classes
+        keys = [self._group_key(int(c)) for c in dets.class_id]
+        group = np.array([id(self._groups[k]) for k in keys])
+        listed = np.array([not nms_classes or any(n in k for n in nms_classes) for k in keys])
         iou = iou_matrix(dets.xyxy, dets.xyxy)
         rival = (group[:, None] != group[None, :]) & (dets.score[None, :] > dets.score[:, None])
+        rival &= listed[:, None] & listed[None, :]
         drop = ((iou >= self.config.cross_class_nms_iou) & rival).any(axis=1)
         return dets[~drop] if drop.any() else dets
 
