@@ -20,12 +20,15 @@ from .formats import FormatError, write_lines_atomic
 EXAMPLES = """
 \b
 Examples:
+  track video.mp4 --detector onnx:yolox_nano.onnx --out annotated.mp4 --tracks-out tracks.jsonl
+  track 0 --detector onnx:yolox_nano.onnx --no-video --tracks-out live.jsonl     (camera 0)
+  track synth clip.mp4 --gt clip_gt.txt --seed 3
   track eval ../shared/data/kitti --format kitti --detections det_pointrcnn \\
       --results-out runs/kitti --json runs/kitti.json
   track tune ../shared/data/kitti --format kitti --trials 60 --out configs/tuned.yaml
 """
 
-USER_ERRORS = (ConfigError, FormatError, FileNotFoundError, NotADirectoryError, ValueError)
+USER_ERRORS = (ConfigError, FormatError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError)
 
 
 def _user_errors(func):
@@ -43,7 +46,16 @@ def _user_errors(func):
     return wrapper
 
 
-@click.group(help="Multi-object tracking for driving footage.\n" + EXAMPLES)
+class _DefaultRunGroup(click.Group):
+    """``track VIDEO ...`` means ``track run VIDEO ...``: the main job needs no sub-command."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultRunGroup, help="Multi-object tracking for driving footage.\n" + EXAMPLES)
 @click.version_option(package_name="driving-tracker")
 def main() -> None:
     pass
@@ -221,6 +233,121 @@ def _load_space(path: str) -> dict:
                 raise ConfigError(f"{path}: unknown key tracker.{key}")
             node = getattr(node, part)
     return raw
+
+
+@main.command("run")
+@click.argument("source")
+@click.option("--out", "out_video", type=click.Path(dir_okay=False), help="Annotated video (H.264 MP4).")
+@click.option("--detector", "detector_spec", help="onnx:PATH, torchvision:NAME or file:PATH.")
+@click.option("--weights", help="Local checkpoint for a torchvision detector (no download).")
+@click.option("--classes", help="Comma-separated class names to keep (default: road users).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the detector runs.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option(
+    "--tracks-out", type=click.Path(dir_okay=False), help="Track file: .txt MOT, .jsonl JSON Lines."
+)
+@click.option(
+    "--tracks-format", type=click.Choice(["mot", "kitti", "jsonl"]), help="Override the track format."
+)
+@click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")
+@click.option("--no-video", is_flag=True, help="Write no video (tracks only).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@_user_errors
+def run_command(
+    source,
+    out_video,
+    detector_spec,
+    weights,
+    classes,
+    device,
+    config_path,
+    overrides,
+    tracks_out,
+    tracks_format,
+    fps,
+    no_video,
+    overwrite,
+):
+    """Track SOURCE (video file, image folder or glob, camera index, RTSP/HTTP URL)."""
+    from .pipeline import Pipeline
+
+    extra = list(overrides)
+    if detector_spec:
+        extra.append(f"detector.kind={detector_spec}")
+    if weights:
+        extra.append(f"detector.weights={weights}")
+    if device:
+        extra.append(f"detector.device={device}")
+    if classes:
+        extra.append(f"detector.classes=[{classes}]")
+    config = load_config(config_path, extra)
+    if no_video:
+        out_video = None
+    if out_video is None and tracks_out is None:
+        raise click.UsageError("nothing to write: give --out and/or --tracks-out")
+    for path in (out_video, tracks_out):
+        if path is not None and Path(path).exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    with Pipeline(config) as pipeline:
+        bar = _progress(pipeline, source, fps)
+        try:
+            summary = pipeline.run(source, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
+        except KeyboardInterrupt:
+            bar.close()
+            click.echo(f"interrupted: outputs finalised up to frame {bar.n}", err=True)
+            sys.exit(130)
+        bar.close()
+    click.echo(
+        f"{summary.frames} frames, {summary.tracks} tracks, {summary.fps:.1f} frames/s "
+        f"(stages alone: {', '.join(f'{k} {v:.0f}' for k, v in summary.stage_fps().items())} frames/s)"
+        + (
+            f", {summary.corrupt_frames_skipped} corrupt frames skipped"
+            if summary.corrupt_frames_skipped
+            else ""
+        ),
+        err=True,
+    )
+
+
+class _Progress:
+    def __init__(self, total: int | None, live: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="frame", disable=not sys.stderr.isatty(), dynamic_ncols=True)
+        self.n = 0
+
+    def update(self, _result) -> None:
+        self.n += 1
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _progress(pipeline, source, fps) -> _Progress:
+    return _Progress(None, False)
+
+
+@main.command("synth")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--gt", "gt_path", type=click.Path(dir_okay=False), required=True, help="MOT ground truth.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--width", type=click.IntRange(320, 1280), default=640, show_default=True)
+@click.option("--height", type=click.IntRange(240, 720), default=360, show_default=True)
+@click.option("--fps", type=click.FloatRange(10, 30), default=15.0, show_default=True)
+@click.option("--frames", type=click.IntRange(1, 100000), default=150, show_default=True)
+@click.option("--objects", type=click.IntRange(1, 100), default=8, show_default=True, help="At most at once.")
+@_user_errors
+def synth_command(out, gt_path, seed, width, height, fps, frames, objects):
+    """Generate a synthetic moving-box video with MOT ground truth (see tracker/eval/synthetic.py)."""
+    from .eval.synthetic import SynthConfig, write_synthetic
+
+    config = SynthConfig(
+        width=width, height=height, fps=fps, num_frames=frames, max_objects=objects, seed=seed
+    )
+    write_synthetic(config, out, gt_path)
+    click.echo(f"wrote {out} and {gt_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

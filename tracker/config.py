@@ -154,13 +154,69 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True)
+class DetectorConfig:
+    """Which detector, on which device, keeping which classes."""
+
+    # onnx:PATH, torchvision:NAME or file:PATH (see ``tracker.detect``).
+    kind: str = ""
+    device: str = "auto"
+    # Local checkpoint for torchvision detectors; empty = torchvision's download and cache.
+    weights: str = ""
+    # Class names to keep; empty = road users (person, bicycle, car, motorcycle, bus, truck).
+    classes: tuple[str, ...] = ()
+    # Detections below this never reach the tracker (the tracker's own thresholds come after).
+    score_threshold: float = 0.1
+
+    def validate(self, key: str) -> None:
+        _one_of(self.device, ("auto", "cpu", "cuda"), f"{key}.device")
+        _in_range(self.score_threshold, 0.0, 1.0, f"{key}.score_threshold")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    """What the annotated video shows."""
+
+    boxes: bool = True
+    labels: bool = True
+    trails: bool = True
+    predicted_paths: bool = True
+    # How far ahead the predicted path reaches.
+    future_s: float = 1.0
+    thickness: int = 2
+
+    def validate(self, key: str) -> None:
+        _positive(self.thickness, f"{key}.thickness")
+        _positive(self.future_s, f"{key}.future_s")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Streaming: bounded queues between stages and detection batches."""
+
+    # Frames waiting between two stages; bounds memory and latency.
+    queue_size: int = 8
+    # Frames per detector call (already decoded frames only: batching never waits).
+    batch_size: int = 4
+
+    def validate(self, key: str) -> None:
+        _positive(self.queue_size, f"{key}.queue_size")
+        _positive(self.batch_size, f"{key}.batch_size")
+
+
+@dataclass(frozen=True)
 class Config:
     """Top-level configuration, one section per stage."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def validate(self) -> Config:
         self.tracker.validate("tracker")
+        self.detector.validate("detector")
+        self.render.validate("render")
+        self.pipeline.validate("pipeline")
         return self
 
 

@@ -425,6 +425,17 @@ class Tracker:
         now = self._time_s or 0.0
         return [t for g in self._groups.values() for t in g.live_tracks(now)]
 
+    def predicted_paths(self, horizon_s: float = 1.0, steps: int = 10) -> dict[int, np.ndarray]:
+        """Each live track's predicted centre path: ``{id: (steps + 1, 2)}``, from now on."""
+        times = np.linspace(0.0, horizon_s, steps + 1)
+        paths: dict[int, np.ndarray] = {}
+        for group in self._groups.values():
+            t = group.table
+            if len(t):
+                for tid, path in zip(t.id, group.motion.future_centres(t.mean, times), strict=True):
+                    paths[int(tid)] = path
+        return paths
+
     @property
     def frame_index(self) -> int:
         return self._frame_index

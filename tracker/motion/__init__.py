@@ -29,6 +29,9 @@ class MotionModel(Protocol):
     def boxes(self, mean: np.ndarray) -> np.ndarray:
         """(N, 4) xyxy boxes of the states."""
 
+    def future_centres(self, mean: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+        """(N, T, 2) box centres predicted ``times_s`` seconds ahead."""
+
 
 def make_motion_model(config: MotionConfig) -> MotionModel:
     """The motion model named by ``config.kind``."""

@@ -130,6 +130,11 @@ class KalmanBoxModel:
         return new_mean, new_cov
 
     @staticmethod
+    def future_centres(mean: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+        """(N, T, 2) box centres predicted ``times_s`` seconds ahead (constant velocity)."""
+        return mean[:, None, 0:2] + mean[:, None, 4:6] * np.asarray(times_s)[None, :, None]
+
+    @staticmethod
     def boxes(mean: np.ndarray) -> np.ndarray:
         """(N, 4) xyxy boxes of the state means."""
         return cxcywh_to_xyxy(mean[:, :4])

@@ -1,0 +1,315 @@
+"""Video side: synthetic generator, sources, writers, renderer, detectors, pipeline, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import ROOT
+from tracker import Detections
+from tracker.cli import main
+from tracker.config import load_config
+from tracker.eval.synthetic import SynthConfig, SyntheticVideo, write_synthetic
+from tracker.formats import read_mot
+from tracker.pipeline import Pipeline
+from tracker.render import Renderer
+from tracker.sink import TrackWriter, VideoWriter, frame_rate_fraction
+from tracker.source import Frame, open_source
+
+SHARED = ROOT.parent / "shared"
+YOLOX = SHARED / "models" / "yolox_nano.onnx"
+HIGHWAY = SHARED / "data" / "real" / "highway_720p.mp4"
+
+
+class TruthDetector:
+    """A fake detector that reports the generator's ground truth (visible boxes)."""
+
+    class_names = ("object",)
+
+    def __init__(self, gt_path: Path) -> None:
+        table = read_mot(gt_path, "gt")
+        self.frames = table.per_frame()
+
+    def detect(self, frames):
+        out = []
+        for f in frames:
+            d = self.frames[f.index] if f.index < len(self.frames) else Detections.empty()
+            out.append(Detections(d.xyxy, np.full(len(d), 0.9), np.zeros(len(d), int)))
+        return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("clip")
+    video, gt = folder / "clip.mp4", folder / "clip_gt.txt"
+    write_synthetic(SynthConfig(width=320, height=240, fps=10, num_frames=40, seed=3), video, gt)
+    return video, gt
+
+
+def test_generator_follows_the_spec():
+    config = SynthConfig(width=480, height=272, fps=12, num_frames=60, seed=11)
+    frames = list(SyntheticVideo(config).frames())
+    assert len(frames) == 60
+    image, _ = frames[0]
+    assert image.shape == (272, 480, 3) and image.dtype == np.uint8
+    ids = set()
+    for _, truth in frames:
+        ids.update(truth.ids.tolist())
+        assert ((truth.xyxy[:, 2:] - truth.xyxy[:, :2]) > 0).all()
+        assert (truth.xyxy[:, [0, 2]] <= 480).all() and (truth.xyxy[:, [1, 3]] <= 272).all()
+        assert ((truth.visibility >= 0) & (truth.visibility <= 1)).all()
+    assert len(ids) >= 2
+    again = [t.ids.tolist() for _, t in SyntheticVideo(config).frames()]
+    assert again == [t.ids.tolist() for _, t in frames], "same seed, same video"
+    with pytest.raises(ValueError, match="frame size"):
+        SyntheticVideo(SynthConfig(width=100, height=100))
+
+
+def test_video_round_trip_h264_timestamps(clip):
+    video, gt = clip
+    source = open_source(video)
+    frames = list(source)
+    assert len(frames) == 40 and source.fps == pytest.approx(10.0)
+    np.testing.assert_allclose([f.time_s for f in frames[:3]], [0.0, 0.1, 0.2], atol=1e-6)
+    import av
+
+    with av.open(str(video)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    assert read_mot(gt, "gt").frame.max() == 39
+
+
+def test_ntsc_frame_rate_is_exact():
+    from fractions import Fraction
+
+    assert frame_rate_fraction(29.97) == frame_rate_fraction(30000 / 1001) == Fraction(30000, 1001)
+    with pytest.raises(ValueError):
+        frame_rate_fraction(float("nan"))
+
+
+def test_writer_abort_leaves_nothing(tmp_path):
+    writer = VideoWriter(tmp_path / "a.mp4", 25)
+    writer.write(np.zeros((241, 321, 3), np.uint8))  # odd sizes are padded
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_track_writers(tmp_path):
+    from tracker import Tracks
+
+    tracks = Tracks(
+        np.array([4]),
+        np.array([[1, 2, 30, 40]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([0]),
+        np.array([1], np.int8),
+    )
+    for name, fmt in (("t.txt", "mot"), ("t.jsonl", "jsonl"), ("k.txt", "kitti")):
+        writer = TrackWriter(tmp_path / name, fmt, ("car",))
+        writer.write(0, 0.5, tracks)
+        writer.close()
+    record = json.loads((tmp_path / "t.jsonl").read_text())
+    assert record == {
+        "frame": 0,
+        "time_s": 0.5,
+        "id": 4,
+        "class": "car",
+        "score": 0.9,
+        "xyxy": [1.0, 2.0, 30.0, 40.0],
+    }
+    assert (tmp_path / "t.txt").read_text().startswith("1,4,1.00,2.00,29.00,38.00")
+    assert (tmp_path / "k.txt").read_text().split()[2] == "Car"
+
+
+def test_renderer_draws_on_a_copy():
+    from tracker import Track, TrackState
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    track = Track(
+        3,
+        0,
+        np.array([10, 20, 60, 80], np.float32),
+        0.9,
+        TrackState.CONFIRMED,
+        history=np.array([[0, 0, 10, 20, 30], [0.1, 5, 15, 25, 35]], float),
+    )
+    out = Renderer(load_config().render, ("car",)).annotate(
+        image, [track], {3: np.array([[35, 50], [60, 50], [80, 50]])}
+    )
+    assert image.sum() == 0 and out.sum() > 0
+    assert out[80, 35].any() and not out[95, 195].any()
+
+
+def test_pipeline_api_with_a_fake_camera(clip):
+    video, gt = clip
+    frames = list(open_source(video))
+
+    def camera():  # any iterator of frames works, like a camera that yields images
+        for f in frames:
+            yield f.image
+
+    with Pipeline(load_config(None, ["tracker.lifecycle.min_hits=1"]), TruthDetector(gt)) as pipe:
+        results = list(pipe.stream(camera(), fps=10))
+    assert len(results) == 40
+    assert results[5].timestamp == pytest.approx(0.5)
+    assert sum(len(r.tracks) for r in results) > 0
+
+
+def test_pipeline_stage_error_stops_the_run_and_removes_outputs(clip, tmp_path):
+    video, gt = clip
+
+    class Failing(TruthDetector):
+        def detect(self, frames):
+            if frames[-1].index >= 10:
+                raise RuntimeError("detector failed")
+            return super().detect(frames)
+
+    with Pipeline(load_config(), Failing(gt)) as pipe, pytest.raises(RuntimeError, match="detector failed"):
+        pipe.run(video, tmp_path / "out.mp4", tmp_path / "t.txt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_finalises_a_playable_video(clip, tmp_path):
+    video, gt = clip
+
+    def interrupt(result):
+        if result.frame.index == 19:
+            raise KeyboardInterrupt
+
+    with Pipeline(load_config(), TruthDetector(gt)) as pipe, pytest.raises(KeyboardInterrupt):
+        pipe.run(video, tmp_path / "out.mp4", tmp_path / "t.jsonl", on_frame=interrupt)
+    assert len(list(open_source(tmp_path / "out.mp4"))) == 20
+    assert (tmp_path / "t.jsonl").exists()
+
+
+def test_tracking_synthetic_truth_end_to_end_scores_high(clip, tmp_path):
+    from tracker.eval.metrics import evaluate_mot
+
+    video, gt = clip
+    with Pipeline(load_config(None, ["tracker.lifecycle.min_hits=1"]), TruthDetector(gt)) as pipe:
+        pipe.run(video, None, tmp_path / "res" / "clip.txt") if (tmp_path / "res").mkdir() is None else None
+    m = evaluate_mot({"clip": gt}, tmp_path / "res", [("clip", 40)])["COMBINED"]["pedestrian"]
+    assert m.HOTA > 90
+
+
+@pytest.mark.skipif(not YOLOX.is_file(), reason=f"shared model not found at {YOLOX}")
+def test_onnx_yolox_output_conversion_and_highway(tmp_path):
+    from tracker.detect import make_detector
+
+    det = make_detector(f"onnx:{YOLOX}")
+    frames = list(open_source(HIGHWAY))[:3]
+    out = det.detect(frames)
+    cars = out[0][(out[0].score > 0.5) & (np.array(det.class_names)[out[0].class_id] == "car")]
+    assert len(cars) == 2
+    assert ((cars.xyxy[:, 1] > 380) & (cars.xyxy[:, 3] < 520)).all()
+    # decoding: one anchor at grid (0, 0), stride 8, exp(0) sizes -> an 8x8 box at (4, 4)
+    raw = np.zeros((3549, 85), np.float32)
+    raw[0, :4] = [0.5, 0.5, 0.0, 0.0]
+    raw[0, 4] = 0.9
+    raw[0, 5 + 2] = 1.0  # class car
+    d = det.decode(raw, scale=0.5, image_hw=(720, 1280))
+    np.testing.assert_allclose(d.xyxy, [[0, 0, 16, 16]])
+    assert d.class_id.tolist() == [2] and d.score[0] == pytest.approx(0.9)
+
+
+@pytest.mark.skipif(
+    not (YOLOX.is_file() and HIGHWAY.is_file()), reason="../shared model or highway clip missing"
+)
+def test_cli_on_real_highway_keeps_two_ids(tmp_path):
+    out, tracks = tmp_path / "x.mp4", tmp_path / "t.jsonl"
+    result = CliRunner().invoke(
+        main, [str(HIGHWAY), "--detector", f"onnx:{YOLOX}", "--out", str(out), "--tracks-out", str(tracks)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list(open_source(out))) == 38
+    records = [json.loads(line) for line in tracks.read_text().splitlines()]
+    assert {r["id"] for r in records} == {1, 2}
+    assert {r["class"] for r in records} == {"car"}
+
+
+def test_torchvision_output_conversion_with_random_weights():
+    import torch
+
+    from tracker.detect.torchvision_models import TorchvisionDetector
+
+    det = TorchvisionDetector(
+        "ssdlite320_mobilenet_v3_large", device="cpu", weights="none", score_threshold=0.3
+    )
+    out = det.convert(
+        {
+            "boxes": torch.tensor([[1.0, 2, 30, 40], [5, 5, 9, 9], [0, 0, 4, 4]]),
+            "scores": torch.tensor([0.9, 0.2, 0.8]),
+            "labels": torch.tensor([3, 3, 16]),
+        }
+    )  # car, car below threshold, bird
+    assert out.xyxy.tolist() == [[1, 2, 30, 40]] and det.class_names[out.class_id[0]] == "car"
+    frame = Frame(0, 0.0, np.zeros((120, 160, 3), np.uint8))
+    (dets,) = det.detect([frame])
+    assert isinstance(dets, Detections)
+
+
+def one_error_line(args, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", *map(str, args)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    return lines[0]
+
+
+def test_bad_inputs_one_line_exit_2_no_output(tmp_path, clip):
+    video, gt = clip
+    out = tmp_path / "o.mp4"
+    det = ["--detector", f"file:{gt}"]
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("hello")
+    truncated = tmp_path / "cut.mp4"
+    truncated.write_bytes(video.read_bytes()[:2000])
+    (tmp_path / "folder").mkdir()
+    cases = [
+        ([tmp_path / "missing.mp4", *det, "--out", out], "input not found"),
+        ([tmp_path / "folder", *det, "--out", out, "--fps", "10"], "no images"),
+        ([empty, *det, "--out", out], "empty"),
+        ([not_video, *det, "--out", out], "not a readable video"),
+        ([video, "--detector", "yolo9000", "--out", out], "unknown detector"),
+        ([video, "--detector", "torchvision:fcos_resnet50_fpn", "--out", out], "--weights FILE"),
+        (["9", *det, "--out", out], "cannot open camera 9"),
+    ]
+    for args, message in cases:
+        assert message in one_error_line(args, tmp_path), args
+        assert not out.exists()
+    # a truncated file: processed to where it breaks, or refused; never a traceback
+    proc = subprocess.run(
+        [sys.executable, "-m", "tracker.cli", str(truncated), *det, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr
+
+
+def test_cli_synth_and_run_end_to_end(tmp_path):
+    runner = CliRunner()
+    video, gt = tmp_path / "s.mp4", tmp_path / "s_gt.txt"
+    assert (
+        runner.invoke(main, ["synth", str(video), "--gt", str(gt), "--seed", "4", "--frames", "30"]).exit_code
+        == 0
+    )
+    out, tracks = tmp_path / "a.mp4", tmp_path / "a.txt"
+    result = runner.invoke(
+        main, [str(video), "--detector", f"file:{gt}", "--out", str(out), "--tracks-out", str(tracks)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list(open_source(out))) == 30
+    assert read_mot(tracks, "results").frame.max() <= 29
+    again = runner.invoke(main, [str(video), "--detector", f"file:{gt}", "--out", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.stderr

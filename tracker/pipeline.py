@@ -1,0 +1,354 @@
+"""Composes the stages: source -> detector -> tracker -> renderer -> sinks.
+
+Stages run concurrently: decoding, detection (in batches) and encoding each have a thread, joined
+by bounded queues, so a slow stage holds the others back (backpressure) instead of filling memory.
+Tracking and drawing run in the caller's thread, in frame order. An exception in any stage stops
+the run and is raised in the caller; the outputs written so far are finalised (``run``).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, load_config
+from .detect import Detector, make_detector
+from .render import Renderer
+from .sink import TrackWriter, VideoWriter, track_format_for
+from .source import Frame, Source, open_source
+from .structures import Detections, Tracks
+from .tracks import Tracker
+
+_END = object()
+
+
+@dataclass
+class Result:
+    """One frame's outcome: the frame (image, index, timestamp) and the tracks reported for it."""
+
+    frame: Frame
+    tracks: Tracks
+
+    @property
+    def timestamp(self) -> float:
+        return self.frame.time_s
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    tracks: int = 0
+    corrupt_frames_skipped: int = 0
+    wall_s: float = 0.0
+    stage_s: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.wall_s if self.wall_s > 0 else 0.0
+
+    def stage_fps(self) -> dict[str, float]:
+        return {k: (self.frames / v if v > 0 else float("inf")) for k, v in self.stage_s.items()}
+
+
+class _Stage(threading.Thread):
+    """A worker thread that forwards its exception to the consumer through its output queue."""
+
+    def __init__(self, name: str, work: Callable[[], None], out: queue.Queue, stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self.work, self.out, self.stop = work, out, stop
+
+    def run(self) -> None:
+        try:
+            self.work()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+            _put(self.out, exc, self.stop)
+        finally:
+            _put(self.out, _END, self.stop)
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue):
+    item = q.get()
+    if isinstance(item, BaseException):
+        raise item
+    return item
+
+
+def _as_frames(source) -> Iterable[Frame]:
+    """Frames from a ``Source``, or from any iterable of ``Frame`` or of images."""
+    for i, item in enumerate(source):
+        if isinstance(item, Frame):
+            yield item
+        else:
+            yield Frame(i, float("nan"), np.asarray(item))
+
+
+class Pipeline:
+    """Video in, tracks out. Use as a context manager, or call ``close()``.
+
+    ``stream(source)`` yields a ``Result`` per frame (camera index, URL, file, folder, or any
+    iterator of frames); ``run(...)`` also writes the annotated video and track files.
+    """
+
+    def __init__(self, config: Config, detector: Detector | None = None) -> None:
+        self.config = config
+        self.detector = detector if detector is not None else self._make_detector(config)
+        self.class_names = tuple(self.detector.class_names)
+        self.tracker = Tracker(config.tracker, self.class_names)
+        self.stage_s: dict[str, float] = {"decode": 0.0, "detect": 0.0, "track": 0.0}
+        self.last_source: Source | None = None
+
+    @staticmethod
+    def _make_detector(config: Config) -> Detector:
+        d = config.detector
+        if not d.kind:
+            raise ValueError("no detector chosen: set detector.kind or pass --detector (e.g. onnx:PATH)")
+        return make_detector(d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold)
+
+    @classmethod
+    def from_config(
+        cls, path: str | Path | None = None, overrides=(), detector: Detector | None = None
+    ) -> Pipeline:
+        return cls(load_config(path, list(overrides)), detector)
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.tracker.reset()
+
+    def stream(self, source, fps: float | None = None) -> Iterator[Result]:
+        """Track every frame of ``source``; a generator, so it also runs on endless streams."""
+        if isinstance(source, (str, int, Path)):
+            source = open_source(source, fps or self.config.tracker.frame_rate)
+        if isinstance(source, Source):
+            self.last_source = source
+            nominal = source.fps
+        else:
+            nominal = fps or self.config.tracker.frame_rate
+        step = (
+            1.0 / nominal
+            if nominal and np.isfinite(nominal) and nominal > 0
+            else 1.0 / self.config.tracker.frame_rate
+        )
+        stop = threading.Event()
+        frames_q: queue.Queue = queue.Queue(maxsize=self.config.pipeline.queue_size)
+        dets_q: queue.Queue = queue.Queue(maxsize=self.config.pipeline.queue_size)
+        stages = [
+            _Stage("decode", lambda: self._decode(source, frames_q, stop), frames_q, stop),
+            _Stage("detect", lambda: self._detect(frames_q, dets_q, stop), dets_q, stop),
+        ]
+        for stage in stages:
+            stage.start()
+        try:
+            while True:
+                item = _get(dets_q)
+                if item is _END:
+                    return
+                frame, dets = item
+                start = time.perf_counter()
+                time_s = frame.time_s if np.isfinite(frame.time_s) else frame.index * step
+                tracks = self.tracker.update(dets, time_s=time_s)
+                self.stage_s["track"] += time.perf_counter() - start
+                yield Result(Frame(frame.index, time_s, frame.image), tracks)
+        finally:
+            stop.set()
+            for stage in stages:
+                stage.join(timeout=5)
+
+    def _decode(self, source, out: queue.Queue, stop: threading.Event) -> None:
+        iterator = iter(_as_frames(source))
+        while not stop.is_set():
+            start = time.perf_counter()
+            frame = next(iterator, None)
+            self.stage_s["decode"] += time.perf_counter() - start
+            if frame is None or not _put(out, frame, stop):
+                return
+
+    def _detect(self, inp: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
+        batch_size = self.config.pipeline.batch_size
+        ended = False
+        while not ended and not stop.is_set():
+            batch = []
+            item = _get(inp)
+            while True:
+                if item is _END:
+                    ended = True
+                    break
+                batch.append(item)
+                if len(batch) >= batch_size:
+                    break
+                try:  # take what is already decoded, without waiting for a full batch
+                    item = inp.get_nowait()
+                    if isinstance(item, BaseException):
+                        raise item
+                except queue.Empty:
+                    break
+            if not batch:
+                continue
+            start = time.perf_counter()
+            results = self.detector.detect(batch)
+            self.stage_s["detect"] += time.perf_counter() - start
+            if len(results) != len(batch):
+                raise RuntimeError(f"detector returned {len(results)} results for {len(batch)} frames")
+            for frame, dets in zip(batch, results, strict=True):
+                if not isinstance(dets, Detections):
+                    raise TypeError(f"detector returned {type(dets).__name__}, expected Detections")
+                if not _put(out, (frame, dets), stop):
+                    return
+
+    def run(
+        self,
+        source,
+        out_video: str | Path | None = None,
+        tracks_out: str | Path | None = None,
+        tracks_format: str | None = None,
+        fps: float | None = None,
+        on_frame: Callable[[Result], None] | None = None,
+    ) -> RunSummary:
+        """Stream ``source`` and write the annotated video and/or track file.
+
+        Outputs go to temporary names and are renamed on success. On an error the outputs are
+        removed and the error raised; on Ctrl-C they are finalised up to the last frame written,
+        and ``KeyboardInterrupt`` is raised again.
+        """
+        summary = RunSummary()
+        renderer = Renderer(self.config.render, self.class_names)
+        writer: _EncoderThread | None = None
+        track_writer = None
+        if tracks_out is not None:
+            path = Path(tracks_out)
+            track_writer = TrackWriter(path, track_format_for(path, tracks_format), self.class_names)
+        seen: set[int] = set()
+        started = time.perf_counter()
+        try:
+            for result in self.stream(source, fps):
+                if out_video is not None:
+                    if writer is None:
+                        writer = _EncoderThread(
+                            VideoWriter(out_video, self._video_fps(fps)), self.config.pipeline.queue_size
+                        )
+                    start = time.perf_counter()
+                    image = renderer.annotate(result.frame.image, self._visible(result.tracks), self._paths())
+                    self.stage_s["render"] = self.stage_s.get("render", 0.0) + time.perf_counter() - start
+                    writer.write(image)
+                if track_writer is not None:
+                    track_writer.write(result.frame.index, result.frame.time_s, result.tracks)
+                seen.update(result.tracks.id.tolist())
+                summary.frames += 1
+                if on_frame is not None:
+                    on_frame(result)
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            self._finish(writer, track_writer, summary)
+            raise
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            if track_writer is not None:
+                track_writer.abort()
+            raise
+        self._finish(writer, track_writer, summary)
+        summary.tracks = len(seen)
+        summary.wall_s = time.perf_counter() - started
+        summary.stage_s = dict(self.stage_s)
+        if writer is not None:
+            summary.stage_s["encode"] = writer.seconds
+        if self.last_source is not None:
+            summary.corrupt_frames_skipped = self.last_source.stats.corrupt_skipped
+        return summary
+
+    @staticmethod
+    def _finish(writer, track_writer, summary: RunSummary) -> None:
+        if writer is not None:
+            writer.close()
+        if track_writer is not None:
+            track_writer.close()
+
+    def _video_fps(self, fps: float | None) -> float:
+        if fps:
+            return fps
+        if self.last_source is not None and np.isfinite(self.last_source.fps) and self.last_source.fps > 0:
+            return self.last_source.fps
+        return self.config.tracker.frame_rate
+
+    def _visible(self, tracks: Tracks):
+        """Reported tracks as objects, with their recent history for trails."""
+        reported = set(tracks.id.tolist())
+        live = {t.id: t for t in self.tracker.live_tracks() if t.id in reported}
+        out = []
+        for track in tracks:
+            if track.id in live:
+                track.history = live[track.id].history
+            out.append(track)
+        return out
+
+    def _paths(self) -> dict[int, np.ndarray] | None:
+        r = self.config.render
+        if not r.predicted_paths:
+            return None
+        return self.tracker.predicted_paths(r.future_s, 10)
+
+
+class _EncoderThread:
+    """Encodes frames in its own thread; ``close`` flushes and finalises the file."""
+
+    def __init__(self, writer: VideoWriter, queue_size: int) -> None:
+        self.writer = writer
+        self.seconds = 0.0
+        self.stop = threading.Event()
+        self.q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="encode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            image = self.q.get()
+            if image is _END:
+                return
+            if self.error is not None:
+                continue
+            start = time.perf_counter()
+            try:
+                self.writer.write(image)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller on the next write
+                self.error = exc
+            self.seconds += time.perf_counter() - start
+
+    def write(self, image: np.ndarray) -> None:
+        if self.error is not None:
+            raise self.error
+        self.q.put(image)
+
+    def close(self) -> None:
+        self.q.put(_END)
+        self.thread.join()
+        if self.error is not None:
+            self.writer.abort()
+            raise self.error
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.q.put(_END)
+        self.thread.join()
+        self.writer.abort()
