@@ -313,3 +313,26 @@ def test_cli_synth_and_run_end_to_end(tmp_path):
     assert read_mot(tracks, "results").frame.max() <= 29
     again = runner.invoke(main, [str(video), "--detector", f"file:{gt}", "--out", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def test_eval_accepts_a_video_with_mot_ground_truth(clip, tmp_path):
+    video, gt = clip
+    result = CliRunner().invoke(
+        main,
+        [
+            "eval",
+            str(video),
+            "--gt",
+            str(gt),
+            "--detector",
+            f"file:{gt}",
+            "--results-out",
+            str(tmp_path / "r"),
+            "--json",
+            str(tmp_path / "m.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["pedestrian"]["HOTA"] > 80
+    missing = CliRunner().invoke(main, ["eval", str(video), "--results-out", str(tmp_path / "r")])
+    assert missing.exit_code == 2

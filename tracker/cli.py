@@ -75,7 +75,7 @@ def _load_dataset(data: str, fmt: str, detections: str, fps: float | None):
 
 
 _common = [
-    click.argument("data", type=click.Path(file_okay=False, path_type=str)),
+    click.argument("data", type=click.Path(path_type=str)),
     click.option("--format", "fmt", type=click.Choice(["kitti", "mot"]), default="kitti", show_default=True),
     click.option(
         "--detections",
@@ -109,17 +109,38 @@ def _with_common(func):
     show_default=True,
     help="Offline post-processing: fill gaps of up to N frames inside tracks (not online).",
 )
+@click.option(
+    "--gt", "gt_path", type=click.Path(dir_okay=False), help="DATA is a video: its MOT ground truth."
+)
+@click.option("--detector", "detector_spec", help="DATA is a video: the detector (default: builtin).")
 @_user_errors
 def eval_command(
-    data, fmt, detections, config_path, overrides, fps, results_out, json_path, per_sequence, interpolate_gaps
+    data,
+    fmt,
+    detections,
+    config_path,
+    overrides,
+    fps,
+    results_out,
+    json_path,
+    per_sequence,
+    interpolate_gaps,
+    gt_path,
+    detector_spec,
 ):
     """Track every sequence of a dataset from its detection files and score it with TrackEval.
 
-    Prints HOTA, DetA, AssA, MOTA, IDF1 and IDSW per class. The tracker is online: each frame
-    is decided from past frames only.
+    DATA is a dataset folder (KITTI or MOT layout), or a video with its MOT ground truth (--gt),
+    tracked with the whole pipeline. Prints HOTA, DetA, AssA, MOTA, IDF1 and IDSW per class. The
+    tracker is online: each frame is decided from past frames only.
     """
     from .eval.datasets import run_dataset, total_frames
 
+    if Path(data).is_file():
+        _eval_video(data, gt_path, detector_spec, config_path, overrides, results_out, json_path)
+        return
+    if not Path(data).exists():
+        raise FileNotFoundError(f"dataset folder not found: {data}")
     config = _load(config_path, overrides, fmt)
     dataset = _load_dataset(data, fmt, detections, fps)
     post = None
@@ -156,6 +177,21 @@ def eval_command(
             "tracker_fps": speed,
             "config": diff_from_default(config) or {},
         }
+        write_lines_atomic(json_path, [json.dumps(payload, indent=2), "\n"])
+
+
+def _eval_video(video, gt_path, detector_spec, config_path, overrides, results_out, json_path) -> None:
+    from .eval.video import evaluate_videos
+
+    if not gt_path:
+        raise click.UsageError("DATA is a video: give its MOT ground truth with --gt")
+    extra = list(overrides) + ([f"detector.kind={detector_spec}"] if detector_spec else [])
+    config = load_config(config_path, extra)
+    metrics, summaries = evaluate_videos([(Path(video), Path(gt_path))], config, results_out)
+    click.echo(_table([("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]))
+    click.echo(f"{summaries[0].frames} frames, pipeline {summaries[0].fps:.1f} frames/s")
+    if json_path:
+        payload = {"video": str(video), "metrics": {c: m.as_dict() for c, m in metrics["COMBINED"].items()}}
         write_lines_atomic(json_path, [json.dumps(payload, indent=2), "\n"])
 
 
@@ -289,10 +325,13 @@ def run_command(
     for path in (out_video, tracks_out):
         if path is not None and Path(path).exists() and not overwrite:
             raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
+    from .source import open_source
+
+    stream = open_source(source, fps or config.tracker.frame_rate)
     with Pipeline(config) as pipeline:
-        bar = _progress(pipeline, source, fps)
+        bar = _Progress(None if stream.live else stream.num_frames)
         try:
-            summary = pipeline.run(source, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
+            summary = pipeline.run(stream, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
         except KeyboardInterrupt:
             bar.close()
             click.echo(f"interrupted: outputs finalised up to frame {bar.n}", err=True)
@@ -311,7 +350,9 @@ def run_command(
 
 
 class _Progress:
-    def __init__(self, total: int | None, live: bool) -> None:
+    """tqdm on stderr: frames/s and ETA for files (known length), a frames/s line for streams."""
+
+    def __init__(self, total: int | None) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, unit="frame", disable=not sys.stderr.isatty(), dynamic_ncols=True)
@@ -325,8 +366,25 @@ class _Progress:
         self.bar.close()
 
 
-def _progress(pipeline, source, fps) -> _Progress:
-    return _Progress(None, False)
+@main.command("train-detector")
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=1500, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 512), default=12, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@_user_errors
+def train_detector_command(out, steps, batch_size, seed):
+    """Train the built-in BoxNet detector on generated videos (reproducible; CPU minutes).
+
+    The shipped weights (tracker/detect/weights/boxnet.pt) were made with the defaults.
+    """
+    from .detect.train_builtin import train
+
+    def progress(step, loss):
+        if step % 50 == 0 or step == steps - 1:
+            click.echo(f"step {step + 1}/{steps}: loss {loss:.3f}", err=True)
+
+    train(out, steps=steps, batch_size=batch_size, seed=seed, progress=progress)
+    click.echo(f"wrote {out}")
 
 
 @main.command("synth")

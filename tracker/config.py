@@ -7,6 +7,7 @@ types are errors (``ConfigError``) that name the dotted key.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -157,8 +158,8 @@ class TrackerConfig:
 class DetectorConfig:
     """Which detector, on which device, keeping which classes."""
 
-    # onnx:PATH, torchvision:NAME or file:PATH (see ``tracker.detect``).
-    kind: str = ""
+    # builtin, onnx:PATH, torchvision:NAME or file:PATH (see ``tracker.detect``).
+    kind: str = "builtin"
     device: str = "auto"
     # Local checkpoint for torchvision detectors; empty = torchvision's download and cache.
     weights: str = ""
@@ -166,10 +167,14 @@ class DetectorConfig:
     classes: tuple[str, ...] = ()
     # Detections below this never reach the tracker (the tracker's own thresholds come after).
     score_threshold: float = 0.1
+    # CPU threads for the detector; 0 = half the cores, so that decoding and encoding run
+    # beside it instead of competing for the same cores.
+    threads: int = 0
 
     def validate(self, key: str) -> None:
         _one_of(self.device, ("auto", "cpu", "cuda"), f"{key}.device")
         _in_range(self.score_threshold, 0.0, 1.0, f"{key}.score_threshold")
+        _in_range(self.threads, 0, 1024, f"{key}.threads")
 
 
 @dataclass(frozen=True)
@@ -197,10 +202,13 @@ class PipelineConfig:
     queue_size: int = 8
     # Frames per detector call (already decoded frames only: batching never waits).
     batch_size: int = 4
+    # CPU threads for the H.264 encoder; 0 = half the cores.
+    encoder_threads: int = 0
 
     def validate(self, key: str) -> None:
         _positive(self.queue_size, f"{key}.queue_size")
         _positive(self.batch_size, f"{key}.batch_size")
+        _in_range(self.encoder_threads, 0, 1024, f"{key}.encoder_threads")
 
 
 @dataclass(frozen=True)
@@ -412,3 +420,10 @@ def _positive(value: float, key: str) -> None:
 def _in_range(value: float, low: float, high: float, key: str) -> None:
     if not low <= value <= high:
         raise ConfigError(f"{key}: expected a value in [{low}, {high}], got {value!r}")
+
+
+def cpu_threads(requested: int) -> int:
+    """Threads for one CPU-heavy stage: ``requested``, or half the cores (at least one)."""
+    if requested > 0:
+        return requested
+    return max(1, (os.cpu_count() or 2) // 2)

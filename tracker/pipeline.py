@@ -117,9 +117,9 @@ class Pipeline:
     @staticmethod
     def _make_detector(config: Config) -> Detector:
         d = config.detector
-        if not d.kind:
-            raise ValueError("no detector chosen: set detector.kind or pass --detector (e.g. onnx:PATH)")
-        return make_detector(d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold)
+        return make_detector(
+            d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads
+        )
 
     @classmethod
     def from_config(

@@ -43,8 +43,9 @@ class VideoWriter:
     Frames are BGR uint8; odd sizes are padded to even (H.264 with 4:2:0 needs it).
     """
 
-    def __init__(self, path: str | Path, fps: float) -> None:
+    def __init__(self, path: str | Path, fps: float, threads: int = 0) -> None:
         self.path = Path(path)
+        self.threads = threads  # 0 = the encoder's own choice
         self.tmp = _temporary(self.path)
         self.rate = frame_rate_fraction(fps)
         self.frames_written = 0
@@ -70,7 +71,10 @@ class VideoWriter:
             return
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
+        options = {"crf": "23", "preset": "veryfast"}
+        if self.threads > 0:
+            options["threads"] = str(self.threads)
+        stream.options = options
         self._stream = stream
 
     def _open_opencv(self, width: int, height: int) -> None:

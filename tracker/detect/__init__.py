@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..config import cpu_threads
 from ..source import Frame
 from ..structures import Detections
 
@@ -48,7 +49,7 @@ def class_filter(class_names: Sequence[str], wanted: Sequence[str] | None) -> np
 
 
 DETECTOR_HELP = (
-    "onnx:PATH (YOLOX layout), torchvision:NAME ("
+    "builtin (the shipped CNN for synthetic moving boxes), onnx:PATH (YOLOX layout), torchvision:NAME ("
     + ", ".join(
         (
             "fasterrcnn_mobilenet_v3_large_fpn",
@@ -68,13 +69,24 @@ def make_detector(
     weights: str | None = None,
     classes: Sequence[str] | None = None,
     score_threshold: float = 0.1,
+    threads: int = 0,
 ) -> Detector:
-    """Build the detector named by ``spec`` (see ``DETECTOR_HELP``)."""
+    """Build the detector named by ``spec`` (see ``DETECTOR_HELP``); ``threads`` CPU threads
+    (0 = half the cores)."""
+    threads = cpu_threads(threads)
     kind, _, arg = spec.partition(":")
+    if kind in ("builtin", "torchvision"):
+        import torch
+
+        torch.set_num_threads(threads)
+    if kind == "builtin":
+        from .builtin import BuiltinDetector
+
+        return BuiltinDetector(arg or weights or None, device, score_threshold)
     if kind == "onnx" and arg:
         from .onnx import OnnxYoloxDetector
 
-        return OnnxYoloxDetector(arg, classes=classes or ROAD_USERS, score_threshold=score_threshold)
+        return OnnxYoloxDetector(arg, classes or ROAD_USERS, score_threshold, threads=threads)
     if kind == "torchvision":
         from .torchvision_models import TorchvisionDetector
 

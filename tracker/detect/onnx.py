@@ -24,6 +24,7 @@ class OnnxYoloxDetector:
         score_threshold: float = 0.1,
         nms_iou: float = 0.45,
         class_names: Sequence[str] = COCO_CLASSES,
+        threads: int = 0,
     ) -> None:
         import onnxruntime as ort
 
@@ -31,7 +32,10 @@ class OnnxYoloxDetector:
         if not path.is_file():
             raise FileNotFoundError(f"ONNX model not found: {path}")
         try:
-            self.session = ort.InferenceSession(str(path), providers=ort.get_available_providers())
+            options = ort.SessionOptions()
+            if threads > 0:
+                options.intra_op_num_threads = threads
+            self.session = ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(
                 f"{path} is not a loadable ONNX model ({str(exc).splitlines()[0][:200]})"

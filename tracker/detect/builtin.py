@@ -1,0 +1,174 @@
+"""The built-in CNN detector for synthetic moving-box videos (``--detector builtin``).
+
+A small CenterNet-style network: the image is scaled so that its long side is ``INPUT_SIDE``
+pixels; at stride 4 the network predicts a heat map of box centres, each box's size and the
+centre's sub-cell offset. Dilated residual blocks give a receptive field of about 250 input
+pixels, enough to see both edges of the largest boxes. Peaks of the heat map (3x3 max-pool) are
+the detections: no NMS needed.
+
+Weights are trained by ``track train-detector`` on the project's generator and ship inside the
+package (``weights/boxnet.pt``, loaded with ``torch.load(..., weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..source import Frame
+from ..structures import Detections
+from .nms import batched_nms
+
+INPUT_SIDE = 512
+STRIDE = 4
+WEIGHTS = Path(__file__).with_name("weights") / "boxnet.pt"
+CLASS_NAMES = ("box",)
+NMS_IOU = 0.5
+
+
+def build_network():
+    """The BoxNet module (torch is imported here so that importing this file stays cheap)."""
+    import torch
+    from torch import nn
+
+    class Residual(nn.Module):
+        def __init__(self, channels: int, dilation: int) -> None:
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+                nn.BatchNorm2d(channels),
+            )
+
+        def forward(self, x):
+            return torch.relu(x + self.body(x))
+
+    class BoxNet(nn.Module):
+        def __init__(self, width: int = 32) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(16),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(16, width, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            )
+            self.blocks = nn.Sequential(*(Residual(width, d) for d in (1, 2, 4, 8, 16, 1)))
+            self.heatmap = nn.Conv2d(width, 1, 1)
+            self.size = nn.Conv2d(width, 2, 1)  # log of box width and height, in cells
+            self.offset = nn.Conv2d(width, 2, 1)  # centre offset within the cell, 0..1
+            nn.init.constant_(self.heatmap.bias, -4.0)  # start from "nothing here"
+
+        def forward(self, x):
+            features = self.blocks(self.stem(x))
+            return self.heatmap(features), self.size(features), self.offset(features)
+
+    return BoxNet()
+
+
+def input_size(height: int, width: int) -> tuple[int, int, float]:
+    """Network input (height, width), multiples of 32, and the scale from the image."""
+    scale = INPUT_SIDE / max(height, width)
+    h = int(np.ceil(height * scale / 32) * 32)
+    w = int(np.ceil(width * scale / 32) * 32)
+    return h, w, scale
+
+
+def to_tensor(images: Sequence[np.ndarray]):
+    """Batch of BGR uint8 images (same size) -> float tensor (B, 3, H, W), 0..1, padded."""
+    import cv2
+    import torch
+
+    height, width = images[0].shape[:2]
+    h, w, scale = input_size(height, width)
+    batch = np.zeros((len(images), h, w, 3), np.uint8)
+    sh, sw = int(round(height * scale)), int(round(width * scale))
+    for i, image in enumerate(images):
+        batch[i, :sh, :sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
+    return tensor, scale
+
+
+def decode(heatmap, size, offset, scale: float, threshold: float, max_objects: int = 100) -> list[Detections]:
+    """Network outputs (logits) to detections in image pixels."""
+    import torch
+    from torch.nn.functional import max_pool2d
+
+    prob = torch.sigmoid(heatmap.float())
+    peaks = prob * (max_pool2d(prob, 3, stride=1, padding=1) == prob)
+    out = []
+    for b in range(prob.shape[0]):
+        flat = peaks[b, 0].flatten()
+        k = min(max_objects, flat.numel())
+        scores, idx = torch.topk(flat, k)
+        keep = scores >= threshold
+        scores, idx = scores[keep], idx[keep]
+        width = prob.shape[3]
+        ys, xs = (idx // width).float(), (idx % width).float()
+        off = offset[b, :, (idx // width), (idx % width)].float()
+        wh = torch.exp(size[b, :, (idx // width), (idx % width)].float().clamp(-3, 6)) * STRIDE
+        cx = (xs + off[0]) * STRIDE
+        cy = (ys + off[1]) * STRIDE
+        boxes = torch.stack([cx - wh[0] / 2, cy - wh[1] / 2, cx + wh[0] / 2, cy + wh[1] / 2], dim=1) / scale
+        boxes_np, scores_np = boxes.cpu().numpy(), scores.cpu().numpy()
+        classes = np.zeros(len(scores_np), np.int64)
+        # Large boxes can give several peaks; keep the best of overlapping ones.
+        kept = batched_nms(boxes_np, scores_np, classes, NMS_IOU)
+        out.append(Detections(boxes_np[kept], scores_np[kept], classes[kept]))
+    return out
+
+
+class BuiltinDetector:
+    """The shipped BoxNet. One class, ``box``."""
+
+    class_names = CLASS_NAMES
+
+    def __init__(self, weights: str | Path | None = None, device: str = "auto", score_threshold: float = 0.1):
+        import torch
+
+        from .torchvision_models import resolve_device
+
+        path = Path(weights) if weights else WEIGHTS
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"built-in detector weights not found: {path} (train them: track train-detector)"
+            )
+        self.device = resolve_device(device)
+        self.model = build_network()
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            self.model.load_state_dict(state)
+        except Exception as exc:  # unpickling or shape errors: a bad file for the user
+            raise ValueError(f"{path}: not BoxNet weights ({str(exc).splitlines()[0][:160]})") from None
+        self.model.eval().to(self.device)
+        self.half = self.device == "cuda"
+        if self.half:
+            self.model.half()
+        self.score_threshold = score_threshold
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        import torch
+
+        if not frames:
+            return []
+        out: list[Detections] = []
+        # Frames of one batch normally share a size; group them in case they do not.
+        start = 0
+        while start < len(frames):
+            end = start + 1
+            while end < len(frames) and frames[end].image.shape == frames[start].image.shape:
+                end += 1
+            tensor, scale = to_tensor([f.image for f in frames[start:end]])
+            tensor = tensor.to(self.device)
+            if self.half:
+                tensor = tensor.half()
+            with torch.inference_mode():
+                heatmap, size, offset = self.model(tensor)
+            out += decode(heatmap, size, offset, scale, self.score_threshold)
+            start = end
+        return out
