@@ -336,3 +336,22 @@ def test_eval_accepts_a_video_with_mot_ground_truth(clip, tmp_path):
     assert json.loads((tmp_path / "m.json").read_text())["metrics"]["pedestrian"]["HOTA"] > 80
     missing = CliRunner().invoke(main, ["eval", str(video), "--results-out", str(tmp_path / "r")])
     assert missing.exit_code == 2
+
+
+def test_output_video_keeps_the_source_frame_rate(tmp_path):
+    video, gt = tmp_path / "v.mp4", tmp_path / "g.txt"
+    write_synthetic(SynthConfig(width=320, height=240, fps=25, num_frames=10, seed=2), video, gt)
+    out = tmp_path / "o.mp4"
+    result = CliRunner().invoke(main, [str(video), "--detector", f"file:{gt}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert open_source(out).fps == pytest.approx(25.0)
+
+
+def test_image_folder_uses_the_given_rate(tmp_path):
+    import cv2
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i:03d}.png"), np.full((48, 64, 3), 40 * i, np.uint8))
+    source = open_source(tmp_path, default_fps=5.0)
+    assert [f.time_s for f in source] == [0.0, 0.2, 0.4]
+    assert [f.index for f in open_source(str(tmp_path / "*.png"), fps=2.0)] == [0, 1, 2]

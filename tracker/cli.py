@@ -327,7 +327,7 @@ def run_command(
             raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     from .source import open_source
 
-    stream = open_source(source, fps or config.tracker.frame_rate)
+    stream = open_source(source, fps, default_fps=config.tracker.frame_rate)
     with Pipeline(config) as pipeline:
         bar = _Progress(None if stream.live else stream.num_frames)
         try:
@@ -337,6 +337,8 @@ def run_command(
             click.echo(f"interrupted: outputs finalised up to frame {bar.n}", err=True)
             sys.exit(130)
         bar.close()
+    if summary.frames == 0:
+        raise ValueError(f"no frames could be decoded from {source}")
     click.echo(
         f"{summary.frames} frames, {summary.tracks} tracks, {summary.fps:.1f} frames/s "
         f"(stages alone: {', '.join(f'{k} {v:.0f}' for k, v in summary.stage_fps().items())} frames/s)"

@@ -139,7 +139,7 @@ class Pipeline:
     def stream(self, source, fps: float | None = None) -> Iterator[Result]:
         """Track every frame of ``source``; a generator, so it also runs on endless streams."""
         if isinstance(source, (str, int, Path)):
-            source = open_source(source, fps or self.config.tracker.frame_rate)
+            source = open_source(source, fps, default_fps=self.config.tracker.frame_rate)
         if isinstance(source, Source):
             self.last_source = source
             nominal = source.fps

@@ -57,12 +57,13 @@ class Source:
             yield frame
 
 
-def open_source(spec: str | int | Path, fps: float | None = None) -> Source:
+def open_source(spec: str | int | Path, fps: float | None = None, default_fps: float | None = None) -> Source:
     """Open ``spec``: a camera index (``0``), a URL, an image folder or glob, or a video file.
 
-    ``fps`` is needed only where the source has no clock of its own (image folders), and
-    overrides a video's own rate when given.
+    ``fps`` overrides the source's own rate; ``default_fps`` is used only by sources that have
+    no clock of their own (image folders).
     """
+    folder_fps = fps or default_fps
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return _open_capture(int(spec), live=True)
     text = str(spec)
@@ -72,7 +73,7 @@ def open_source(spec: str | int | Path, fps: float | None = None) -> Source:
         files = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise FileNotFoundError(f"no images match {text}")
-        return _image_source(text, files, fps)
+        return _image_source(text, files, folder_fps)
     path = Path(text)
     if not path.exists():
         raise FileNotFoundError(f"input not found: {path}")
@@ -80,7 +81,7 @@ def open_source(spec: str | int | Path, fps: float | None = None) -> Source:
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"{path} is a folder with no images in it")
-        return _image_source(str(path), files, fps)
+        return _image_source(str(path), files, folder_fps)
     return _open_video_file(path, fps)
 
 
