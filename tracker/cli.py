@@ -370,7 +370,7 @@ class _Progress:
 
 @main.command("train-detector")
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--steps", type=click.IntRange(1, 1_000_000), default=1500, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=3500, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 512), default=12, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @_user_errors

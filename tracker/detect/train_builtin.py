@@ -119,7 +119,7 @@ def focal_loss(logits, target):
 
 def train(
     out_path: str | Path,
-    steps: int = 600,
+    steps: int = 3500,
     batch_size: int = 12,
     seed: int = 0,
     lr: float = 3e-3,
