@@ -355,3 +355,18 @@ def test_image_folder_uses_the_given_rate(tmp_path):
     source = open_source(tmp_path, default_fps=5.0)
     assert [f.time_s for f in source] == [0.0, 0.2, 0.4]
     assert [f.index for f in open_source(str(tmp_path / "*.png"), fps=2.0)] == [0, 1, 2]
+
+
+def test_run_without_config_uses_the_shipped_default_preset(monkeypatch, tmp_path):
+    import tracker.cli as cli
+
+    seen = {}
+    real = cli.load_config
+
+    def spy(path=None, overrides=()):
+        seen["path"] = path
+        return real(path, overrides)
+
+    monkeypatch.setattr(cli, "load_config", spy)
+    CliRunner().invoke(main, [str(tmp_path / "missing.mp4"), "--out", str(tmp_path / "o.mp4")])
+    assert Path(seen["path"]).name == "default.yaml"

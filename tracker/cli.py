@@ -186,7 +186,7 @@ def _eval_video(video, gt_path, detector_spec, config_path, overrides, results_o
     if not gt_path:
         raise click.UsageError("DATA is a video: give its MOT ground truth with --gt")
     extra = list(overrides) + ([f"detector.kind={detector_spec}"] if detector_spec else [])
-    config = load_config(config_path, extra)
+    config = load_config(config_path or preset_path("default"), extra)
     metrics, summaries = evaluate_videos([(Path(video), Path(gt_path))], config, results_out)
     click.echo(_table([("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]))
     click.echo(f"{summaries[0].frames} frames, pipeline {summaries[0].fps:.1f} frames/s")
@@ -317,7 +317,7 @@ def run_command(
         extra.append(f"detector.device={device}")
     if classes:
         extra.append(f"detector.classes=[{classes}]")
-    config = load_config(config_path, extra)
+    config = load_config(config_path or preset_path("default"), extra)
     if no_video:
         out_video = None
     if out_video is None and tracks_out is None:
@@ -373,11 +373,22 @@ class _Progress:
 @click.option("--steps", type=click.IntRange(1, 1_000_000), default=3500, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 512), default=12, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--lr", type=float, default=3e-3, show_default=True, help="Peak learning rate (one-cycle).")
+@click.option(
+    "--crop", type=click.IntRange(64, 1024), default=256, show_default=True, help="Training window, px."
+)
+@click.option(
+    "--init", "init_path", type=click.Path(dir_okay=False, exists=True), help="Start from these weights."
+)
 @_user_errors
-def train_detector_command(out, steps, batch_size, seed):
+def train_detector_command(out, steps, batch_size, seed, lr, crop, init_path):
     """Train the built-in BoxNet detector on generated videos (reproducible; CPU minutes).
 
-    The shipped weights (tracker/detect/weights/boxnet.pt) were made with the defaults.
+    \b
+    The shipped weights (tracker/detect/weights/boxnet.pt) were made in two stages:
+      track train-detector stage1.pt
+      track train-detector boxnet.pt --init stage1.pt --crop 384 --steps 1000 \\
+          --batch-size 8 --lr 1e-3 --seed 1
     """
     from .detect.train_builtin import train
 
@@ -385,7 +396,16 @@ def train_detector_command(out, steps, batch_size, seed):
         if step % 50 == 0 or step == steps - 1:
             click.echo(f"step {step + 1}/{steps}: loss {loss:.3f}", err=True)
 
-    train(out, steps=steps, batch_size=batch_size, seed=seed, progress=progress)
+    train(
+        out,
+        steps=steps,
+        batch_size=batch_size,
+        seed=seed,
+        lr=lr,
+        progress=progress,
+        crop=crop,
+        init=init_path,
+    )
     click.echo(f"wrote {out}")
 
 

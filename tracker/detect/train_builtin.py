@@ -77,13 +77,13 @@ def _targets(boxes: np.ndarray, cells_h: int, cells_w: int):
     return heat, size, offset, mask
 
 
-def make_batch(stream: FrameStream, batch_size: int):
+def make_batch(stream: FrameStream, batch_size: int, crop: int = CROP):
     import cv2
     import torch
 
     rng = stream.rng
-    images = np.zeros((batch_size, CROP, CROP, 3), np.uint8)
-    cells = CROP // STRIDE
+    images = np.zeros((batch_size, crop, crop, 3), np.uint8)
+    cells = crop // STRIDE
     heats = np.zeros((batch_size, 1, cells, cells), np.float32)
     sizes = np.zeros((batch_size, 2, cells, cells), np.float32)
     offsets = np.zeros((batch_size, 2, cells, cells), np.float32)
@@ -94,10 +94,10 @@ def make_batch(stream: FrameStream, batch_size: int):
         _, _, scale = input_size(height, width)
         sh, sw = int(round(height * scale)), int(round(width * scale))
         scaled = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-        y0 = int(rng.integers(0, max(sh - CROP, 0) + 1))
-        x0 = int(rng.integers(0, max(sw - CROP, 0) + 1))
-        crop = scaled[y0 : y0 + CROP, x0 : x0 + CROP]
-        images[b, : crop.shape[0], : crop.shape[1]] = crop
+        y0 = int(rng.integers(0, max(sh - crop, 0) + 1))
+        x0 = int(rng.integers(0, max(sw - crop, 0) + 1))
+        window = scaled[y0 : y0 + crop, x0 : x0 + crop]
+        images[b, : window.shape[0], : window.shape[1]] = window
         keep = truth.visibility >= MIN_VISIBILITY
         boxes = truth.xyxy[keep] * scale - np.array([x0, y0, x0, y0], np.float32)
         heats[b, 0], sizes[b], offsets[b], masks[b] = _targets(boxes, cells, cells)
@@ -124,13 +124,20 @@ def train(
     seed: int = 0,
     lr: float = 3e-3,
     progress: Callable[[int, float], None] | None = None,
+    crop: int = CROP,
+    init: str | Path | None = None,
 ) -> list[tuple[int, float]]:
-    """Train BoxNet and save its state dict; returns (step, loss) pairs."""
+    """Train BoxNet and save its state dict; returns (step, loss) pairs.
+
+    ``init`` starts from saved weights (fine-tuning, e.g. on larger ``crop``s so that the largest
+    boxes fit whole in a training window).
+    """
     import torch
 
     torch.manual_seed(seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model = build_network()
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True))
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.15)
     stream = FrameStream(seed)
@@ -138,7 +145,7 @@ def train(
     model.train()
     start = time.time()
     for step in range(steps):
-        x, heat, size, offset, mask = make_batch(stream, batch_size)
+        x, heat, size, offset, mask = make_batch(stream, batch_size, crop)
         pred_heat, pred_size, pred_offset = model(x)
         m = mask.unsqueeze(1)
         n = mask.sum().clamp(min=1.0)
