@@ -192,8 +192,9 @@ def test_tracking_synthetic_truth_end_to_end_scores_high(clip, tmp_path):
     from tracker.eval.metrics import evaluate_mot
 
     video, gt = clip
+    (tmp_path / "res").mkdir()
     with Pipeline(load_config(None, ["tracker.lifecycle.min_hits=1"]), TruthDetector(gt)) as pipe:
-        pipe.run(video, None, tmp_path / "res" / "clip.txt") if (tmp_path / "res").mkdir() is None else None
+        pipe.run(video, None, tmp_path / "res" / "clip.txt")
     m = evaluate_mot({"clip": gt}, tmp_path / "res", [("clip", 40)])["COMBINED"]["pedestrian"]
     assert m.HOTA > 90
 
