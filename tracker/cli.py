@@ -385,10 +385,12 @@ def train_detector_command(out, steps, batch_size, seed, lr, crop, init_path):
     """Train the built-in BoxNet detector on generated videos (reproducible; CPU minutes).
 
     \b
-    The shipped weights (tracker/detect/weights/boxnet.pt) were made in two stages:
+    The shipped weights (tracker/detect/weights/boxnet.pt) were made in three stages:
       track train-detector stage1.pt
-      track train-detector boxnet.pt --init stage1.pt --crop 384 --steps 1000 \\
+      track train-detector stage2.pt --init stage1.pt --crop 384 --steps 1000 \\
           --batch-size 8 --lr 1e-3 --seed 1
+      track train-detector boxnet.pt --init stage2.pt --crop 384 --steps 1500 \\
+          --batch-size 8 --lr 1e-3 --seed 2
     """
     from .detect.train_builtin import train
 
