@@ -37,7 +37,6 @@ class Frame:
 class SourceStats:
     frames: int = 0
     corrupt_skipped: int = 0
-    dropped: int = 0
 
 
 @dataclass
