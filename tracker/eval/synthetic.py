@@ -29,6 +29,8 @@ class SynthConfig:
     min_side: int = 16
     max_side: int = 300
     pan_speed: float = 40.0  # pixels per second, at most
+    # Random change of the pan velocity per frame, as a fraction of pan_speed (camera shake).
+    pan_jitter: float = 0.1
     seed: int = 0
 
     def validate(self) -> SynthConfig:
@@ -77,7 +79,7 @@ class SyntheticVideo:
 
     def _background(self) -> np.ndarray:
         c, rng = self.config, self.rng
-        margin = int(c.pan_speed * c.num_frames / c.fps) + 8
+        margin = self._margin_px()
         h, w = c.height + 2 * margin, c.width + 2 * margin
         base = rng.integers(95, 140)
         noise = rng.normal(0, 9, (h // 4 + 1, w // 4 + 1))
@@ -89,6 +91,11 @@ class SyntheticVideo:
                 canvas[y : y + 30, x : x + 6] = 225
         self._margin = margin
         return np.repeat(canvas[:, :, None], 3, axis=2).astype(np.uint8)
+
+    def _margin_px(self) -> int:
+        c = self.config
+        # Room for the whole pan, but no more than 1200 px a side (the camera turns back there).
+        return min(int(c.pan_speed * c.num_frames / c.fps), 1200) + 8
 
     def _spawn(self, next_id: int, cam: np.ndarray, anywhere: bool) -> _Object:
         c, rng = self.config, self.rng
@@ -124,8 +131,33 @@ class SyntheticVideo:
 
     def frames(self) -> Iterator[tuple[np.ndarray, FrameTruth]]:
         """Yield ``(image BGR uint8, truth)`` for every frame."""
-        c, rng = self.config, self.rng
         background = self._background()
+        for cam, objects in self._simulate():
+            yield self._render(background, cam, objects)
+
+    def boxes(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(ids, xyxy)`` of every object on screen, per frame, without drawing: whole
+        boxes in image coordinates (not clipped, occlusion ignored). Cheap; for trajectories.
+        The scene differs from ``frames()``' for the same seed (no background is drawn)."""
+        self._margin = self._margin_px()
+        for cam, objects in self._simulate():
+            ids = np.array([o.id for o in objects], np.int64)
+            xyxy = np.array(
+                [
+                    (
+                        o.cx - o.w / 2 - cam[0],
+                        o.cy - o.h / 2 - cam[1],
+                        o.cx + o.w / 2 - cam[0],
+                        o.cy + o.h / 2 - cam[1],
+                    )
+                    for o in objects
+                ],
+                np.float64,
+            ).reshape(-1, 4)
+            yield ids, xyxy
+
+    def _simulate(self) -> Iterator[tuple[np.ndarray, list[_Object]]]:
+        c, rng = self.config, self.rng
         dt = 1.0 / c.fps
         cam = np.zeros(2)
         pan = rng.uniform(-1, 1, 2) * c.pan_speed
@@ -135,11 +167,14 @@ class SyntheticVideo:
             objects.append(self._spawn(next_id, cam, anywhere=True))
             next_id += 1
         for _ in range(c.num_frames):
-            yield self._render(background, cam, objects)
+            yield cam, objects
             # move the world and the camera
-            pan += rng.normal(0, c.pan_speed * 0.1, 2)
+            pan += rng.normal(0, c.pan_speed * c.pan_jitter, 2)
             pan = np.clip(pan, -c.pan_speed, c.pan_speed)
-            cam = np.clip(cam + pan * dt, -self._margin + 1, self._margin - 1)
+            cam = cam + pan * dt
+            outside = np.abs(cam) > self._margin - 1
+            pan[outside] *= -1
+            cam = np.clip(cam, -self._margin + 1, self._margin - 1)
             for o in objects:
                 factor = 1 + o.accel * dt
                 o.vx, o.vy = o.vx * factor, o.vy * factor
