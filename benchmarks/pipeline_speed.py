@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tracker.camera import CameraMotion  # noqa: E402
 from tracker.config import cpu_threads, load_config  # noqa: E402
 from tracker.detect import make_detector  # noqa: E402
 from tracker.pipeline import Pipeline  # noqa: E402
@@ -43,6 +44,11 @@ def measure(video: Path, detector_spec: str, repeats: int) -> dict:
     detector = make_detector(detector_spec)
     frames, decode_s = timed(lambda: list(open_source(video)))
     n = len(frames)
+    # Camera-motion estimation runs in the decoding thread of the pipeline: count it there.
+    if config.pipeline.camera_motion:
+        camera = CameraMotion()
+        _, camera_s = timed(lambda: [camera.update(f.image) for f in frames])
+        decode_s += camera_s
     batch = config.pipeline.batch_size
 
     def detect_all():
@@ -75,7 +81,7 @@ def measure(video: Path, detector_spec: str, repeats: int) -> dict:
             (Path(tmp) / "out.mp4").unlink()
             best = min(best, whole_s)
     stages = {
-        "decode": n / decode_s,
+        "decode+camera": n / decode_s,
         "detect": n / detect_s,
         "track": n / track_s,
         "render": n / render_s,

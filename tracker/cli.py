@@ -411,6 +411,103 @@ def train_detector_command(out, steps, batch_size, seed, lr, crop, init_path):
     click.echo(f"wrote {out}")
 
 
+@main.command("train-motion")
+@click.argument("data", type=click.Path(path_type=str))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default="motion_lstm.pt",
+    show_default=True,
+    help="Weights file (the shipped one is tracker/motion/weights/motion_lstm.pt).",
+)
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="PNG of the training curves.")
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=40, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--hidden", type=click.IntRange(4, 1024), default=64, show_default=True)
+@click.option(
+    "--synthetic-scenes",
+    type=click.IntRange(0, 10_000),
+    default=40,
+    show_default=True,
+    help="Synthetic scenes added to the KITTI trajectories.",
+)
+@click.option(
+    "--val-every",
+    type=click.IntRange(0, 1000),
+    default=5,
+    show_default=True,
+    help="Every n-th KITTI sequence is held back for validation (0: none).",
+)
+@_user_errors
+def train_motion_command(data, out, plot_path, epochs, seed, hidden, synthetic_scenes, val_every):
+    """Train the LSTM motion model on the ground-truth trajectories of a KITTI folder (DATA with
+    seqmap.txt and label_02/) plus synthetic scenes. Reproducible for a seed; CPU minutes.
+
+    \b
+    The shipped weights:
+      track train-motion ../shared/data/kitti --out tracker/motion/weights/motion_lstm.pt \\
+          --plot docs/motion_training.png
+    """
+    from .motion.train import TrainSettings, plot_curves, save_checkpoint, train_motion
+
+    settings = TrainSettings(
+        epochs=epochs, seed=seed, hidden=hidden, synthetic_scenes=synthetic_scenes, val_every=val_every
+    )
+
+    def progress(epoch, train_loss, val_loss):
+        click.echo(f"epoch {epoch + 1}/{epochs}: train {train_loss:.4f}  validation {val_loss:.4f}", err=True)
+
+    result = train_motion(data, settings, progress)
+    save_checkpoint(result.model, out)
+    if plot_path:
+        plot_curves(result, plot_path)
+    click.echo(
+        f"validation ({', '.join(result.val_sequences) or 'synthetic'}): centre error 1 s ahead "
+        f"{result.val_err_1s[-1]:.3f} box heights (constant velocity {result.cv_err_1s:.3f})"
+    )
+    click.echo(f"wrote {out}" + (f" and {plot_path}" if plot_path else ""))
+
+
+def _horizons(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected frame counts like 1,5,10, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive frame counts like 1,5,10, got {text!r}")
+    return values
+
+
+@main.command("eval-motion")
+@click.argument("data", type=click.Path(path_type=str))
+@click.option("--horizons", default="1,5,10", show_default=True, help="Frames ahead, comma separated.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the scores here.")
+@click.option("--fps", type=float, default=10.0, show_default=True, help="Frame rate of the sequences.")
+@click.option("--weights", type=click.Path(dir_okay=False, exists=True), help="LSTM weights to score.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config (Kalman noise).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@_user_errors
+def eval_motion_command(data, horizons, json_path, fps, weights, config_path, overrides):
+    """Score the motion models' predictions on the ground-truth trajectories of a KITTI folder:
+    centre error (pixels and box heights) and IoU, h frames ahead, from past boxes only."""
+    from .eval.motion import evaluate_motion
+
+    steps = _horizons(horizons)
+    config = _load(config_path, overrides, "kitti")
+    results = evaluate_motion(data, steps, fps, config.tracker.motion, weights)
+    header = f"{'model':<8}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'samples':>9}"
+    lines = [header, "-" * len(header)]
+    for name, per in results.items():
+        for h, v in per.items():
+            lines.append(
+                f"{name:<8}{h:>7}{v['center_err_px']:9.2f}{v['center_err_rel']:9.3f}{v['iou']:7.3f}{v['samples']:9d}"
+            )
+    click.echo("\n".join(lines))
+    if json_path:
+        write_lines_atomic(json_path, [json.dumps(results, indent=2) + "\n"])
+        click.echo(f"wrote {json_path}")
+
+
 @main.command("synth")
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--gt", "gt_path", type=click.Path(dir_okay=False), required=True, help="MOT ground truth.")

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-MOTION_KINDS = ("kalman",)
+MOTION_KINDS = ("kalman", "lstm", "hybrid")
 COST_KINDS = ("iou", "giou", "diou")
 BOX_OUTPUTS = ("detection", "filtered")
 
@@ -33,7 +33,11 @@ class MotionConfig:
     so that near (large) and far (small) objects get proportionate uncertainty.
     """
 
+    # kalman (constant velocity), lstm (learned predictions) or hybrid (Kalman one frame
+    # ahead, learned beyond): see tracker/motion/learned.py.
     kind: str = "kalman"
+    # LSTM checkpoint for lstm/hybrid; empty = the shipped weights.
+    weights: str = ""
     # Detector box jitter, as a fraction of the box size (3 % measured best on KITTI).
     std_measurement: float = 0.03
     # Unmodelled acceleration, box sizes per second squared (ego-motion, braking, turning).
@@ -204,6 +208,9 @@ class PipelineConfig:
     batch_size: int = 4
     # CPU threads for the H.264 encoder; 0 = half the cores.
     encoder_threads: int = 0
+    # Estimate the camera's own motion between frames and move the tracks by it before they
+    # are matched (tracker/camera.py). Needs frames: detection-file datasets never use it.
+    camera_motion: bool = True
 
     def validate(self, key: str) -> None:
         _positive(self.queue_size, f"{key}.queue_size")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .camera import CameraMotion
 from .config import Config, load_config
 from .detect import Detector, make_detector
 from .render import Renderer
@@ -111,7 +112,7 @@ class Pipeline:
         self.detector = detector if detector is not None else self._make_detector(config)
         self.class_names = tuple(self.detector.class_names)
         self.tracker = Tracker(config.tracker, self.class_names)
-        self.stage_s: dict[str, float] = {"decode": 0.0, "detect": 0.0, "track": 0.0}
+        self.stage_s: dict[str, float] = {"decode": 0.0, "camera": 0.0, "detect": 0.0, "track": 0.0}
         self.last_source: Source | None = None
 
     @staticmethod
@@ -164,10 +165,10 @@ class Pipeline:
                 item = _get(dets_q)
                 if item is _END:
                     return
-                frame, dets = item
+                frame, warp, dets = item
                 start = time.perf_counter()
                 time_s = frame.time_s if np.isfinite(frame.time_s) else frame.index * step
-                tracks = self.tracker.update(dets, time_s=time_s)
+                tracks = self.tracker.update(dets, time_s=time_s, camera_motion=warp)
                 self.stage_s["track"] += time.perf_counter() - start
                 yield Result(Frame(frame.index, time_s, frame.image), tracks)
         finally:
@@ -176,12 +177,22 @@ class Pipeline:
                 stage.join(timeout=5)
 
     def _decode(self, source, out: queue.Queue, stop: threading.Event) -> None:
+        """Read frames, and estimate the camera's motion since the previous one (here, beside
+        decoding, because the detector is usually the slowest stage)."""
         iterator = iter(_as_frames(source))
+        camera = CameraMotion() if self.config.pipeline.camera_motion else None
         while not stop.is_set():
             start = time.perf_counter()
             frame = next(iterator, None)
             self.stage_s["decode"] += time.perf_counter() - start
-            if frame is None or not _put(out, frame, stop):
+            if frame is None:
+                return
+            warp = None
+            if camera is not None:
+                start = time.perf_counter()
+                warp = camera.update(frame.image)
+                self.stage_s["camera"] += time.perf_counter() - start
+            if not _put(out, (frame, warp), stop):
                 return
 
     def _detect(self, inp: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
@@ -206,14 +217,14 @@ class Pipeline:
             if not batch:
                 continue
             start = time.perf_counter()
-            results = self.detector.detect(batch)
+            results = self.detector.detect([frame for frame, _ in batch])
             self.stage_s["detect"] += time.perf_counter() - start
             if len(results) != len(batch):
                 raise RuntimeError(f"detector returned {len(results)} results for {len(batch)} frames")
-            for frame, dets in zip(batch, results, strict=True):
+            for (frame, warp), dets in zip(batch, results, strict=True):
                 if not isinstance(dets, Detections):
                     raise TypeError(f"detector returned {type(dets).__name__}, expected Detections")
-                if not _put(out, (frame, dets), stop):
+                if not _put(out, (frame, warp, dets), stop):
                     return
 
     def run(

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .associate import PairCosts, iou_matrix
+from .camera import warp_boxes
 from .config import TrackerConfig
-from .motion import make_motion_model
+from .motion import TrackHistory, make_motion_model
 from .structures import Detections, Track, Tracks, TrackState
 
 _TENTATIVE = np.int8(TrackState.TENTATIVE)
@@ -128,7 +129,7 @@ class _GroupTracker:
             lost = t.state == _LOST
             if lost.any():
                 t.mean[lost, 6:8] = 0.0
-            t.mean, t.cov = self.motion.predict(t.mean, t.cov, dt)
+            t.mean, t.cov = self.motion.predict(t.mean, t.cov, dt, self.history(), time_s)
         predicted = self.motion.boxes(t.mean) if len(t) else np.zeros((0, 4))
 
         # 2. Split detections by confidence (BYTE): confident ones and a low-score reserve.
@@ -175,6 +176,22 @@ class _GroupTracker:
         if len(births):
             self._birth(dets[births], time_s)
         return self._report(time_s)
+
+    def history(self) -> TrackHistory:
+        """The observed boxes of every track (ring buffers), for learned motion models."""
+        t = self.table
+        return TrackHistory(t.hist_xyxy, t.hist_s, t.hist_count)
+
+    def apply_camera_motion(self, warp: np.ndarray) -> None:
+        """Move every track into the coordinates of the new frame (``warp``: 2x3 affine from
+        the previous frame's pixels to this frame's)."""
+        t = self.table
+        if len(t) == 0:
+            return
+        t.mean, t.cov = self.motion.warp(t.mean, t.cov, warp)
+        t.det_xyxy = warp_boxes(t.det_xyxy, warp).astype(np.float32)
+        n, h, _ = t.hist_xyxy.shape
+        t.hist_xyxy = warp_boxes(t.hist_xyxy.reshape(-1, 4), warp).reshape(n, h, 4).astype(np.float32)
 
     def _update_matched(self, track_matched: np.ndarray, dets: Detections, time_s: float) -> None:
         rows = _nonzero(track_matched >= 0)
@@ -371,13 +388,17 @@ class Tracker:
             return self.class_names[class_id]
         return str(class_id)
 
-    def update(self, detections: Detections, time_s: float | None = None) -> Tracks:
+    def update(
+        self, detections: Detections, time_s: float | None = None, camera_motion: np.ndarray | None = None
+    ) -> Tracks:
         """Advance one frame and return the tracks to report for it.
 
         Args:
             detections: this frame's detections (invalid boxes are dropped).
             time_s: the frame's timestamp in seconds; when None, frames are assumed evenly
                 spaced at ``config.frame_rate``.
+            camera_motion: 2x3 affine that maps the previous frame's pixels to this frame's
+                (see ``tracker.camera.CameraMotion``); tracks are moved by it before prediction.
         """
         self._frame_index += 1
         if time_s is None:
@@ -385,6 +406,9 @@ class Tracker:
         dt = 0.0 if self._time_s is None else time_s - self._time_s
         self._time_s = time_s
 
+        if camera_motion is not None:
+            for group in self._groups.values():
+                group.apply_camera_motion(np.asarray(camera_motion, np.float64))
         valid = detections.valid_mask()
         if not valid.all():
             detections = detections[valid]
@@ -432,7 +456,8 @@ class Tracker:
         for group in self._groups.values():
             t = group.table
             if len(t):
-                for tid, path in zip(t.id, group.motion.future_centres(t.mean, times), strict=True):
+                centres = group.motion.future_centres(t.mean, times, group.history(), self._time_s)
+                for tid, path in zip(t.id, centres, strict=True):
                     paths[int(tid)] = path
         return paths
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..config import MOTION_KINDS, ConfigError, MotionConfig
 from .kalman import KalmanBoxModel
+from .learned import TrackHistory, hybrid_weight
 
 
 class MotionModel(Protocol):
@@ -20,8 +21,16 @@ class MotionModel(Protocol):
     def initiate(self, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """State mean (N, D) and covariance (N, D, D) for new tracks at boxes (N, 4)."""
 
-    def predict(self, mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """States advanced by ``dt`` seconds."""
+    def predict(
+        self,
+        mean: np.ndarray,
+        cov: np.ndarray,
+        dt: float,
+        history: TrackHistory | None = None,
+        now_s: float | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """States advanced by ``dt`` seconds to time ``now_s``; learned models also read the
+        tracks' observed boxes (``history``)."""
 
     def update(self, mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """States corrected by measured boxes, row for row."""
@@ -29,7 +38,13 @@ class MotionModel(Protocol):
     def boxes(self, mean: np.ndarray) -> np.ndarray:
         """(N, 4) xyxy boxes of the states."""
 
-    def future_centres(self, mean: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+    def future_centres(
+        self,
+        mean: np.ndarray,
+        times_s: np.ndarray,
+        history: TrackHistory | None = None,
+        now_s: float | None = None,
+    ) -> np.ndarray:
         """(N, T, 2) box centres predicted ``times_s`` seconds ahead."""
 
 
@@ -37,7 +52,11 @@ def make_motion_model(config: MotionConfig) -> MotionModel:
     """The motion model named by ``config.kind``."""
     if config.kind == "kalman":
         return KalmanBoxModel(config)
+    if config.kind in ("lstm", "hybrid"):
+        from .learned import LearnedBoxModel
+
+        return LearnedBoxModel(config)
     raise ConfigError(f"motion.kind: expected one of {', '.join(MOTION_KINDS)}, got {config.kind!r}")
 
 
-__all__ = ["KalmanBoxModel", "MotionModel", "make_motion_model"]
+__all__ = ["KalmanBoxModel", "MotionModel", "TrackHistory", "hybrid_weight", "make_motion_model"]

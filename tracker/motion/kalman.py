@@ -96,8 +96,11 @@ class KalmanBoxModel:
         """(N, 4) measurement variances, proportional to the box size."""
         return (self.config.std_measurement * self._size_scale(mean)) ** 2
 
-    def predict(self, mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Advance every track by ``dt`` seconds. Returns new arrays; inputs are not modified."""
+    def predict(
+        self, mean: np.ndarray, cov: np.ndarray, dt: float, history=None, now_s: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Advance every track by ``dt`` seconds (``history`` and ``now_s`` are for learned
+        models; unused here). Returns new arrays; inputs are not modified."""
         if len(mean) == 0 or dt <= 0:
             return mean.copy(), cov.copy()
         q_pp, q_pv, q_vv = _unit_process_noise(float(dt))
@@ -130,7 +133,20 @@ class KalmanBoxModel:
         return new_mean, new_cov
 
     @staticmethod
-    def future_centres(mean: np.ndarray, times_s: np.ndarray) -> np.ndarray:
+    def warp(mean: np.ndarray, cov: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """States moved by a 2x3 affine camera motion (centres mapped, velocities rotated and
+        scaled, sizes and uncertainties scaled by the zoom). Returns new arrays."""
+        linear = warp[:, :2]
+        zoom = float(np.sqrt(abs(np.linalg.det(linear))))
+        new = mean.copy()
+        new[:, 0:2] = mean[:, 0:2] @ linear.T + warp[:, 2]
+        new[:, 4:6] = mean[:, 4:6] @ linear.T
+        new[:, 2:4] *= zoom
+        new[:, 6:8] *= zoom
+        return new, cov * zoom**2
+
+    @staticmethod
+    def future_centres(mean: np.ndarray, times_s: np.ndarray, history=None, now_s=None) -> np.ndarray:
         """(N, T, 2) box centres predicted ``times_s`` seconds ahead (constant velocity)."""
         return mean[:, None, 0:2] + mean[:, None, 4:6] * np.asarray(times_s)[None, :, None]
 

@@ -1,0 +1,204 @@
+"""The LSTM motion model: shapes and batching, shipped weights, training, the tracker seam."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from tests.conftest import kitti_label_line
+from tracker.cli import main
+from tracker.config import MotionConfig, TrackerConfig
+from tracker.motion import make_motion_model
+from tracker.motion.learned import LearnedBoxModel, TrackHistory
+from tracker.motion.lstm import DEFAULT_WEIGHTS, LSTMPredictor, MotionLSTM
+from tracker.motion.train import TrainSettings, train_motion
+from tracker.motion.trajectories import (
+    FUTURE_STEPS,
+    HISTORY_LEN,
+    Histories,
+    Trajectory,
+    histories_from_rings,
+    history_features,
+    make_samples,
+    synthetic_trajectories,
+)
+from tracker.structures import Detections
+from tracker.tracks import Tracker
+
+
+def straight_histories(n: int, steps: int = HISTORY_LEN, speed: float = 5.0) -> Histories:
+    t = np.arange(steps) * 0.1
+    boxes, times = [], []
+    for i in range(n):
+        x = 100 + 20 * i + speed * np.arange(steps)
+        boxes.append(np.stack([x, np.full(steps, 50.0), x + 40, np.full(steps, 90.0)], axis=1))
+        times.append(t)
+    return Histories.from_lists(boxes, times)
+
+
+def test_network_shapes():
+    model = MotionLSTM(hidden=16)
+    steps, glob = history_features(straight_histories(5))
+    out = model(torch.from_numpy(steps), torch.from_numpy(glob))
+    assert out.shape == (5, FUTURE_STEPS, 4)
+
+
+def test_batched_prediction_equals_one_by_one():
+    predictor = LSTMPredictor()
+    h = straight_histories(6, steps=7)
+    batched = predictor.predict(h, np.array([0.1, 0.55, 1.0]))
+    assert batched.shape == (6, 3, 4)
+    for i in range(6):
+        single = Histories(h.xyxy[i : i + 1], h.dt[i : i + 1], h.valid[i : i + 1])
+        np.testing.assert_allclose(
+            predictor.predict(single, np.array([0.1, 0.55, 1.0]))[0], batched[i], atol=1e-4
+        )
+
+
+def test_shipped_weights_load_as_plain_tensors():
+    state = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    assert set(state) == {"hidden", "state_dict"}
+    assert all(isinstance(v, torch.Tensor) for v in state["state_dict"].values())
+
+
+def test_shipped_model_follows_a_straight_line():
+    """5 px per 0.1 s to the right: 1 s ahead the centre is about 50 px further."""
+    boxes = LSTMPredictor().predict(straight_histories(1), np.array([1.0]))[0, 0]
+    last = straight_histories(1).xyxy[0, -1]
+    shift = (boxes[0] + boxes[2]) / 2 - (last[0] + last[2]) / 2
+    assert 35 < shift < 65
+
+
+def _centre_error_1s(pred: np.ndarray, samples) -> float:
+    m = samples.has_future[:, -1]
+    p, t = pred[m, -1], samples.future[m, -1]
+    return float(np.linalg.norm((p[:, :2] + p[:, 2:]) / 2 - (t[:, :2] + t[:, 2:]) / 2, axis=1).mean())
+
+
+def held_back_synthetic(jitter: float = 0.03):
+    """Unseen synthetic scenes, observed as a detector would see them: every input box jittered
+    by ``jitter`` of its size (the tracker feeds the model detections, not ground truth)."""
+    samples = make_samples(synthetic_trajectories(range(777_000, 777_006)), [0.5, 1.0], interpolate=True)
+    h = samples.histories
+    rng = np.random.default_rng(0)
+    size = np.concatenate([h.xyxy[..., 2:] - h.xyxy[..., :2]] * 2, axis=-1)
+    noisy = h.xyxy + rng.normal(0, jitter, h.xyxy.shape) * size
+    return samples, Histories(noisy, h.dt, h.valid)
+
+
+def constant_velocity(h: Histories, ahead_s) -> np.ndarray:
+    velocity = (h.xyxy[:, -1] - h.xyxy[:, -2]) / np.maximum(-h.dt[:, -2], 1e-6)[:, None]
+    return h.xyxy[:, -1][:, None] + velocity[:, None] * np.asarray(ahead_s)[None, :, None]
+
+
+def test_trained_model_beats_constant_velocity_on_held_back_synthetic_trajectories():
+    result = train_motion(None, TrainSettings(epochs=4, synthetic_scenes=8, hidden=32, seed=3))
+    assert result.train_loss[-1] < result.train_loss[0]
+    predictor = LSTMPredictor.__new__(LSTMPredictor)
+    predictor.model = result.model
+    samples, noisy = held_back_synthetic()
+    lstm = predictor.predict(noisy, np.array(samples.horizons_s))
+    cv = constant_velocity(noisy, samples.horizons_s)
+    assert _centre_error_1s(lstm, samples) < 0.8 * _centre_error_1s(cv, samples)
+
+
+def test_training_is_reproducible_for_a_seed():
+    settings = TrainSettings(epochs=1, synthetic_scenes=3, hidden=16, seed=5)
+    a, b = train_motion(None, settings).model.state_dict(), train_motion(None, settings).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_shipped_model_beats_constant_velocity_on_unseen_synthetic_scenes():
+    samples, noisy = held_back_synthetic()
+    lstm = LSTMPredictor().predict(noisy, np.array(samples.horizons_s))
+    cv = constant_velocity(noisy, samples.horizons_s)
+    assert _centre_error_1s(lstm, samples) < 0.8 * _centre_error_1s(cv, samples)
+
+
+def test_ring_buffers_give_the_same_histories_as_trajectories():
+    ring = 30
+    xyxy = np.zeros((1, ring, 4))
+    times = np.zeros((1, ring))
+    # a ring that wrapped: 40 boxes written into 30 slots
+    boxes = np.stack([np.array([i, 0, i + 10, 10.0]) for i in range(40)])
+    for i in range(40):
+        xyxy[0, i % ring] = boxes[i]
+        times[0, i % ring] = i * 0.1
+    hist, usable = histories_from_rings(xyxy, times, np.array([40]), stride=1)
+    assert usable[0]
+    np.testing.assert_allclose(hist.xyxy[0], boxes[-HISTORY_LEN:])
+    np.testing.assert_allclose(hist.dt[0], (np.arange(HISTORY_LEN) - HISTORY_LEN + 1) * 0.1, atol=1e-9)
+    # a 30 fps ring thinned by 3: boxes 0.1 s apart
+    hist, _ = histories_from_rings(xyxy, times / 3, np.array([40]), stride=3)
+    np.testing.assert_allclose(np.diff(hist.dt[0][hist.valid[0]]), 0.1, atol=1e-9)
+    # too young a track is not usable
+    _, usable = histories_from_rings(xyxy, times, np.array([3]), stride=1)
+    assert not usable[0]
+
+
+def test_learned_model_moves_only_tracks_with_enough_history():
+    model = make_motion_model(MotionConfig(kind="lstm"))
+    assert isinstance(model, LearnedBoxModel)
+    hist = straight_histories(2)
+    mean, cov = model.initiate(hist.xyxy[:, -1])
+    ring_xyxy = hist.xyxy.copy()
+    ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
+    count = np.array([HISTORY_LEN, 2])  # the second track has seen only 2 boxes
+    new_mean, _ = model.predict(
+        mean, cov, 0.1, TrackHistory(ring_xyxy, ring_s, count), now_s=HISTORY_LEN * 0.1
+    )
+    assert new_mean[0, 0] - mean[0, 0] > 2.0  # carried along its motion
+    assert new_mean[1, 0] == pytest.approx(mean[1, 0])  # zero-velocity Kalman prediction
+
+
+@pytest.mark.parametrize("kind", ["lstm", "hybrid"])
+def test_tracker_with_learned_motion_keeps_ids_through_a_gap(kind):
+    tracker = Tracker(TrackerConfig(frame_rate=10.0, motion=MotionConfig(kind=kind)), ("car",))
+    ids = set()
+    for f in range(30):
+        x = 100 + 12 * f
+        if 14 <= f < 18:  # occluded for 0.4 s
+            dets = Detections.empty()
+        else:
+            dets = Detections(np.array([[x, 100, x + 60, 140]], np.float32), np.array([0.9]), np.array([0]))
+        tracks = tracker.update(dets)
+        ids.update(tracks.id.tolist())
+    assert ids == {1}
+    paths = tracker.predicted_paths(1.0, 10)
+    assert paths[1].shape == (11, 2) and paths[1][-1, 0] - paths[1][0, 0] > 60
+
+
+def test_eval_motion_json_form(tmp_path):
+    root = tmp_path / "kitti"
+    (root / "label_02").mkdir(parents=True)
+    lines = []
+    for f in range(40):
+        x = 100 + 3 * f + 0.2 * f * f  # accelerating: constant velocity falls behind
+        lines.append(kitti_label_line(f, 0, "Car", (x, 150, x + 80, 200)))
+        if f < 25:
+            lines.append(kitti_label_line(f, 1, "Pedestrian", (700 - 2 * f, 140, 730 - 2 * f, 220)))
+    (root / "label_02" / "0000.txt").write_text("".join(lines))
+    (root / "seqmap.txt").write_text("0000 empty 000000 000040\n")
+    out = tmp_path / "motion.json"
+    result = CliRunner().invoke(main, ["eval-motion", str(root), "--horizons", "1,5,10", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert set(data) == {"kalman", "lstm", "hybrid"}
+    for per in data.values():
+        assert set(per) == {"1", "5", "10"}
+        for scores in per.values():
+            assert {"center_err_px", "center_err_rel", "iou"} <= set(scores)
+            assert np.isfinite(scores["center_err_px"]) and 0 <= scores["iou"] <= 1
+    # 3 boxes before t plus t itself, and t+10 inside the track: 40-3-10 car + 25-3-10 pedestrian
+    assert data["kalman"]["10"]["samples"] == 27 + 12
+
+
+def test_trajectory_samples_need_four_consecutive_boxes():
+    frames = np.array([0, 1, 2, 4, 5, 6, 7, 8])
+    xyxy = np.stack([np.array([f, 0, f + 10, 10.0]) for f in frames])
+    tr = Trajectory("s:1", frames, frames / 10.0, xyxy)
+    samples = make_samples([tr], [0.1])
+    # t must have t-3..t present: t=7 (4,5,6,7) only, since t=8 has no t+1
+    assert [int(tr.frame[i]) for _, i in samples.origin] == [7]

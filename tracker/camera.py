@@ -1,0 +1,112 @@
+"""Camera-motion compensation: the global image motion between consecutive frames.
+
+On driving footage the camera itself moves and turns, so every object shifts in the image by
+the camera's motion on top of its own. ``CameraMotion`` estimates that global motion (a
+similarity transform: shift, rotation, zoom) from sparse optical flow on a downscaled grey
+image (OpenCV: Shi-Tomasi corners, pyramidal Lucas-Kanade, RANSAC), and the tracker moves
+every track by it before predicting. When the estimate cannot be trusted (too few corners or
+inliers, a scene cut, a change of resolution) the result is the identity: no compensation is
+better than a wrong one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def warp_boxes(xyxy: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """Axis-aligned boxes (N, 4) moved by a 2x3 similarity: centres mapped, sizes scaled."""
+    xyxy = np.asarray(xyxy, np.float64)
+    linear = warp[:, :2]
+    zoom = float(np.sqrt(abs(np.linalg.det(linear))))
+    centre = (xyxy[:, 0:2] + xyxy[:, 2:4]) / 2 @ linear.T + warp[:, 2]
+    half = (xyxy[:, 2:4] - xyxy[:, 0:2]) * (zoom / 2)
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
+@dataclass(frozen=True)
+class CameraMotionConfig:
+    """Settings of the estimator (kept out of the YAML config: these are implementation knobs)."""
+
+    # About the width of the grey image the flow runs on (the frame is shrunk by a whole factor,
+    # OpenCV's fast path); the estimate is scaled back to full size.
+    work_width: int = 320
+    max_corners: int = 150
+    min_inliers: int = 20
+    # Below this share of tracked corners agreeing with the motion: a scene cut, no estimate.
+    min_inlier_ratio: float = 0.35
+
+
+class CameraMotion:
+    """Stateful estimator: ``update(frame)`` returns the 2x3 affine from the previous frame's
+    pixels to this frame's (identity for the first frame and whenever estimation fails).
+
+    ``failures`` counts frames where the estimate was refused.
+    """
+
+    def __init__(self, config: CameraMotionConfig = CameraMotionConfig()) -> None:
+        self.config = config
+        self.failures = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous frame (e.g. after a reconnect)."""
+        self._prev: np.ndarray | None = None
+        self._prev_points: np.ndarray | None = None
+        self._shape: tuple[int, ...] | None = None
+        self._scale = 1.0
+
+    def update(self, frame: np.ndarray) -> np.ndarray:
+        grey = self._prepare(frame)
+        if self._prev is None or frame.shape != self._shape:
+            self._remember(grey, frame.shape)
+            return IDENTITY.copy()
+        warp = self._estimate(grey)
+        self._remember(grey, frame.shape)
+        if warp is None:
+            self.failures += 1
+            return IDENTITY.copy()
+        return warp
+
+    def _prepare(self, frame: np.ndarray) -> np.ndarray:
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        factor = max(1, round(grey.shape[1] / self.config.work_width))
+        self._scale = 1.0 / factor
+        if factor > 1:
+            size = (grey.shape[1] // factor, grey.shape[0] // factor)
+            grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+        return grey
+
+    def _remember(self, grey: np.ndarray, shape: tuple[int, ...]) -> None:
+        self._prev, self._shape = grey, shape
+        self._prev_points = cv2.goodFeaturesToTrack(
+            grey, maxCorners=self.config.max_corners, qualityLevel=0.01, minDistance=8, blockSize=3
+        )
+
+    def _estimate(self, grey: np.ndarray) -> np.ndarray | None:
+        points = self._prev_points
+        if points is None or len(points) < self.config.min_inliers:
+            return None
+        moved, status, _ = cv2.calcOpticalFlowPyrLK(
+            self._prev, grey, points, None, winSize=(15, 15), maxLevel=3
+        )
+        ok = status.ravel() == 1
+        if ok.sum() < self.config.min_inliers:
+            return None
+        warp, inliers = cv2.estimateAffinePartial2D(
+            points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.5
+        )
+        if warp is None or inliers is None:
+            return None
+        count = int(inliers.sum())
+        if count < self.config.min_inliers or count < self.config.min_inlier_ratio * len(points):
+            return None
+        # Back to full-resolution pixels: the linear part is scale-free, the shift scales.
+        warp = warp.astype(np.float64)
+        warp[:, 2] /= self._scale
+        return warp

@@ -1,0 +1,90 @@
+"""LSTM trajectory predictor: from a track's recent boxes, its boxes over the next second.
+
+Input: the history features of ``trajectories.history_features`` (positions relative to the
+newest box, in units of its height; log size ratios; time offsets). Output: the box at each of
+``FUTURE_STEPS`` steps of ``STEP_S`` seconds, in the same relative units. Predictions for any
+other time ahead are interpolated between those steps, so one model serves any frame rate.
+
+One forward pass covers every track of a frame. The shipped weights
+(``tracker/motion/weights/motion_lstm.pt``) come from ``track train-motion``; they load with
+``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .trajectories import (
+    FEATURES,
+    FUTURE_STEPS,
+    GLOBAL_FEATURES,
+    Histories,
+    boxes_from_targets,
+    history_features,
+    interpolate_steps,
+)
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motion_lstm.pt"
+
+
+class MotionLSTM(nn.Module):
+    """LSTM over the history, then a small head that outputs (FUTURE_STEPS, 4) offsets."""
+
+    def __init__(self, hidden: int = 64) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.lstm = nn.LSTM(FEATURES, hidden, batch_first=True)
+        self.head = nn.Sequential(
+            nn.Linear(hidden + GLOBAL_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
+        )
+
+    def forward(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
+        """``steps`` (B, K, FEATURES), ``glob`` (B, GLOBAL_FEATURES) -> (B, FUTURE_STEPS, 4)."""
+        _, (h, _) = self.lstm(steps)
+        out = self.head(torch.cat([h[-1], glob], dim=1))
+        return out.view(-1, FUTURE_STEPS, 4)
+
+
+def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
+    """The network with weights from ``path`` (default: the shipped ones)."""
+    path = Path(path) if path else DEFAULT_WEIGHTS
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"LSTM motion weights not found: {path} (train them with `track train-motion`)"
+        )
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "hidden" not in state or "state_dict" not in state:
+        raise ValueError(f"{path}: not a motion LSTM checkpoint")
+    model = MotionLSTM(int(state["hidden"]))
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
+class LSTMPredictor:
+    """Numpy in, numpy out: future boxes for a batch of histories, on the CPU.
+
+    The network is tiny, so a frame's worth of tracks costs well under a millisecond; the CPU
+    avoids a host-device copy per frame that would cost more than the forward pass.
+    """
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        self.model = load_motion_lstm(weights)
+
+    def predict_steps(self, histories: Histories) -> np.ndarray:
+        """(S, FUTURE_STEPS + 1, 4) xyxy boxes at 0, STEP_S, ..., FUTURE_STEPS*STEP_S ahead
+        (row 0 is the newest box itself)."""
+        if len(histories) == 0:
+            return np.zeros((0, FUTURE_STEPS + 1, 4))
+        steps, glob = history_features(histories)
+        with torch.inference_mode():
+            out = self.model(torch.from_numpy(steps), torch.from_numpy(glob)).numpy().astype(np.float64)
+        out = np.concatenate([np.zeros((len(out), 1, 4)), out], axis=1)
+        return boxes_from_targets(histories.xyxy[:, -1], out)
+
+    def predict(self, histories: Histories, ahead_s: np.ndarray) -> np.ndarray:
+        """(S, T, 4) boxes ``ahead_s`` (T,) seconds after each history's newest box."""
+        return interpolate_steps(self.predict_steps(histories), np.asarray(ahead_s, np.float64))

@@ -1,0 +1,245 @@
+"""Training of the LSTM motion model (``track train-motion``).
+
+Data: ground-truth trajectories of a KITTI-format folder plus synthetic scenes. Whole KITTI
+sequences are held back for validation, so the validation curve measures unseen driving.
+Augmentation: left-right mirroring (traffic looks the same mirrored). Deterministic for a seed
+on the CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .lstm import MotionLSTM
+from .trajectories import (
+    FUTURE_STEPS,
+    MIN_HISTORY,
+    STEP_S,
+    Histories,
+    Samples,
+    Trajectory,
+    future_targets,
+    history_features,
+    kitti_trajectories,
+    make_samples,
+    synthetic_trajectories,
+)
+
+HORIZONS_S = tuple(STEP_S * k for k in range(1, FUTURE_STEPS + 1))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 40
+    batch_size: int = 256
+    lr: float = 3e-3
+    hidden: int = 64
+    seed: int = 0
+    # Every n-th KITTI sequence (seqmap order) is held back for validation; 0 = none.
+    val_every: int = 5
+    synthetic_scenes: int = 40
+    # Training histories are jittered by up to this fraction of the box size (detector noise:
+    # in a tracker the model reads detections, not ground truth) ...
+    max_jitter: float = 0.025
+    # ... and cut to a random length of MIN_HISTORY or more (young tracks) in this share of them.
+    truncate_share: float = 0.3
+
+
+@dataclass
+class TrainResult:
+    model: MotionLSTM
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    # Validation centre error 1 s ahead, in box heights, per epoch (and constant velocity's).
+    val_err_1s: list[float] = field(default_factory=list)
+    cv_err_1s: float = float("nan")
+    train_sequences: list[str] = field(default_factory=list)
+    val_sequences: list[str] = field(default_factory=list)
+
+
+def _tensors(samples: Samples) -> tuple[torch.Tensor, ...]:
+    steps, glob = history_features(samples.histories)
+    target = future_targets(samples.histories.xyxy[:, -1], samples.future)
+    return (
+        torch.from_numpy(steps),
+        torch.from_numpy(glob),
+        torch.from_numpy(target.astype(np.float32)),
+        torch.from_numpy(samples.has_future),
+    )
+
+
+def mirror(samples: Samples) -> Samples:
+    """Samples mirrored left-right (x -> -x), which keeps every relative feature valid."""
+
+    def flip(xyxy: np.ndarray) -> np.ndarray:
+        out = xyxy.copy()
+        out[..., 0], out[..., 2] = -xyxy[..., 2], -xyxy[..., 0]
+        return out
+
+    h = samples.histories
+    return Samples(
+        Histories(flip(h.xyxy), h.dt, h.valid),
+        flip(samples.future),
+        samples.has_future,
+        samples.horizons_s,
+        samples.origin,
+    )
+
+
+def _concat(parts: Sequence[Samples]) -> Samples:
+    return Samples(
+        Histories(
+            *(np.concatenate([getattr(p.histories, f) for p in parts]) for f in ("xyxy", "dt", "valid"))
+        ),
+        np.concatenate([p.future for p in parts]),
+        np.concatenate([p.has_future for p in parts]),
+        parts[0].horizons_s,
+        np.concatenate([p.origin for p in parts]),
+    )
+
+
+def augment(steps: torch.Tensor, valid_len: torch.Tensor, settings: TrainSettings, gen: torch.Generator):
+    """Jittered, partly truncated copies of history features (see ``TrainSettings``), and the
+    jitter of the newest box, which the targets (relative to that box) must follow."""
+    steps = steps.clone()
+    b, k, _ = steps.shape
+    sigma = torch.rand(b, 1, 1, generator=gen) * settings.max_jitter
+    valid = steps[..., 5:6]
+    noise = torch.randn(b, k, 4, generator=gen) * sigma * valid
+    # Positions are in heights of the newest box; sizes are log ratios (relative noise).
+    steps[..., 0:4] += noise - noise[:, -1:, :]
+    cut = torch.rand(b, generator=gen) < settings.truncate_share
+    keep = torch.randint(MIN_HISTORY, k + 1, (b,), generator=gen)
+    keep = torch.where(cut, torch.minimum(keep, valid_len), valid_len)
+    drop = torch.arange(k)[None, :] < (k - keep)[:, None]
+    steps[drop] = 0.0
+    return steps, noise[:, -1]
+
+
+def loss_fn(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 on the relative box offsets, over the future steps that exist."""
+    per = torch.nn.functional.smooth_l1_loss(pred, target, reduction="none", beta=0.05).sum(-1)
+    m = mask.float()
+    return (per * m).sum() / m.sum().clamp(min=1)
+
+
+def centre_error_1s(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean centre error at the last step (1 s), in heights of the newest box."""
+    m = mask[:, -1]
+    err = torch.linalg.vector_norm(pred[:, -1, :2] - target[:, -1, :2], dim=1)
+    return float(err[m].mean()) if m.any() else float("nan")
+
+
+def split_kitti(trajectories: list[Trajectory], val_every: int) -> tuple[list[Trajectory], list[Trajectory]]:
+    sequences = sorted({t.name.split(":")[0] for t in trajectories})
+    val = set(sequences[val_every - 1 :: val_every]) if val_every > 0 else set()
+    train = [t for t in trajectories if t.name.split(":")[0] not in val]
+    return train, [t for t in trajectories if t.name.split(":")[0] in val]
+
+
+def train_motion(
+    kitti_root: str | Path | None,
+    settings: TrainSettings = TrainSettings(),
+    progress: Callable[[int, float, float], None] | None = None,
+) -> TrainResult:
+    """Train a fresh ``MotionLSTM``; ``progress(epoch, train_loss, val_loss)`` per epoch."""
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    kitti = kitti_trajectories(kitti_root) if kitti_root else []
+    kitti_train, kitti_val = split_kitti(kitti, settings.val_every)
+    synth = synthetic_trajectories(
+        range(settings.seed * 100_000, settings.seed * 100_000 + settings.synthetic_scenes)
+    )
+    parts = [make_samples(t, HORIZONS_S, interpolate=True) for t in (kitti_train, synth) if t]
+    train = _concat(parts + [mirror(p) for p in parts])
+    # Validation: held-back KITTI sequences, or held-back synthetic scenes without KITTI.
+    val_traj = kitti_val or synthetic_trajectories(range(900_000, 900_010))
+    val = make_samples(val_traj, HORIZONS_S, interpolate=True)
+
+    model = MotionLSTM(settings.hidden)
+    optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.epochs)
+    x_steps, x_glob, y, mask = _tensors(train)
+    x_len = x_steps[..., 5].sum(1).long()
+    gen = torch.Generator().manual_seed(settings.seed)
+    v_steps, v_glob, v_y, v_mask = _tensors(val)
+    result = TrainResult(
+        model,
+        train_sequences=sorted({t.name.split(":")[0] for t in kitti_train}),
+        val_sequences=sorted({t.name.split(":")[0] for t in kitti_val}),
+    )
+    result.cv_err_1s = centre_error_1s(_constant_velocity(val), v_y, v_mask)
+    for epoch in range(settings.epochs):
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(y)))
+        total, batches = 0.0, 0
+        for start in range(0, len(order), settings.batch_size):
+            idx = order[start : start + settings.batch_size]
+            steps, shift = augment(x_steps[idx], x_len[idx], settings, gen)
+            target = y[idx] - shift[:, None, :]
+            loss = loss_fn(model(steps, x_glob[idx]), target, mask[idx])
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            total, batches = total + loss.item(), batches + 1
+        schedule.step()
+        model.eval()
+        with torch.inference_mode():
+            pred = model(v_steps, v_glob)
+            result.val_loss.append(float(loss_fn(pred, v_y, v_mask)))
+            result.val_err_1s.append(centre_error_1s(pred, v_y, v_mask))
+        result.train_loss.append(total / max(batches, 1))
+        if progress:
+            progress(epoch, result.train_loss[-1], result.val_loss[-1])
+    return result.__class__(**{**vars(result), "model": model.eval()})
+
+
+def _constant_velocity(samples: Samples) -> torch.Tensor:
+    """Relative targets of a constant-velocity extrapolation from the last two boxes."""
+    h = samples.histories
+    prev = np.where(h.valid[:, -2, None], h.xyxy[:, -2], h.xyxy[:, -1])
+    gap = np.where(h.valid[:, -2], -h.dt[:, -2], 1.0)[:, None]
+    velocity = (h.xyxy[:, -1] - prev) / np.maximum(gap, 1e-6)
+    ahead = np.asarray(samples.horizons_s)[None, :, None]
+    future = h.xyxy[:, -1][:, None] + velocity[:, None] * ahead
+    return torch.from_numpy(future_targets(h.xyxy[:, -1], future).astype(np.float32))
+
+
+def save_checkpoint(model: MotionLSTM, path: str | Path) -> None:
+    """Weights as a plain dict of tensors (loads with ``weights_only=True``), written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"hidden": model.hidden, "state_dict": model.state_dict()}, tmp)
+    tmp.replace(path)
+
+
+def plot_curves(result: TrainResult, path: str | Path) -> None:
+    """Training and validation loss, and validation 1 s centre error, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = np.arange(1, len(result.train_loss) + 1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, result.train_loss, label="train")
+    left.plot(epochs, result.val_loss, label="validation")
+    left.set(xlabel="epoch", ylabel="smooth-L1 loss", yscale="log", title="Loss")
+    left.legend()
+    right.plot(epochs, result.val_err_1s, label="LSTM")
+    right.axhline(result.cv_err_1s, color="grey", linestyle="--", label="constant velocity")
+    right.set(xlabel="epoch", ylabel="centre error (box heights)", title="Validation, 1 s ahead")
+    right.legend()
+    fig.tight_layout()
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,282 @@
+"""Ground-truth trajectories and the fixed-size histories that learned motion models read.
+
+A trajectory is one object's boxes over time (gaps allowed). A *history* is what a model sees
+at time t: up to ``HISTORY_LEN`` past boxes, newest last, left-padded, with their times
+relative to t. The same ``history_features`` feed training, ``track eval-motion`` and the
+tracker, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..formats import KITTI_CLASSES, read_kitti_labels, read_seqmap
+
+# Boxes a model reads, and the spacing it expects between them (KITTI's 10 Hz). Faster sources
+# are thinned to about this spacing (see ``select_history``), so one model serves any frame rate.
+HISTORY_LEN = 10
+STEP_S = 0.1
+# Future the model predicts: FUTURE_STEPS steps of STEP_S seconds (1 s).
+FUTURE_STEPS = 10
+# Boxes at t-3..t are the least a sample (and the tracker's LSTM prediction) needs.
+MIN_HISTORY = 4
+FEATURES = 6
+GLOBAL_FEATURES = 2
+MOTION_TYPES = ("car", "van", "truck", "pedestrian", "person_sitting", "cyclist")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One object's ground truth: ``frame`` (T,) increasing, ``time_s`` (T,), ``xyxy`` (T, 4)."""
+
+    name: str
+    frame: np.ndarray
+    time_s: np.ndarray
+    xyxy: np.ndarray
+
+
+def kitti_trajectories(root: str | Path, fps: float = 10.0) -> list[Trajectory]:
+    """Every ground-truth track of the motion types in a KITTI folder (``seqmap.txt``,
+    ``label_02/``)."""
+    root = Path(root)
+    seqmap = root / "seqmap.txt"
+    if not seqmap.is_file():
+        raise FileNotFoundError(f"no seqmap.txt in {root}")
+    wanted = [KITTI_CLASSES.index(c) for c in MOTION_TYPES]
+    out = []
+    for name, _ in read_seqmap(seqmap):
+        table = read_kitti_labels(root / "label_02" / f"{name}.txt")
+        keep = np.isin(table.class_id, wanted) & ~table.ignore
+        out += _split_tracks(name, table.frame[keep], table.track_id[keep], table.xyxy[keep], fps)
+    return out
+
+
+def _split_tracks(seq: str, frame, track_id, xyxy, fps: float) -> list[Trajectory]:
+    out = []
+    for tid in np.unique(track_id):
+        rows = np.flatnonzero(track_id == tid)
+        rows = rows[np.argsort(frame[rows], kind="stable")]
+        f = frame[rows]
+        _, first = np.unique(f, return_index=True)  # one box per frame
+        rows, f = rows[first], f[first]
+        out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64)))
+    return out
+
+
+def synthetic_trajectories(seeds: Iterable[int], num_frames: int = 300) -> list[Trajectory]:
+    """Object trajectories of synthetic scenes (``tracker.eval.synthetic``), camera-relative,
+    at each scene's own frame rate (10-30 fps). Boxes are not clipped to the image."""
+    from ..eval.synthetic import SynthConfig, SyntheticVideo
+
+    out = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        config = SynthConfig(fps=float(rng.choice([10.0, 15.0, 30.0])), num_frames=num_frames, seed=seed)
+        per_id: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for i, (ids, xyxy) in enumerate(SyntheticVideo(config).boxes()):
+            for tid, box in zip(ids, xyxy, strict=True):
+                per_id.setdefault(int(tid), []).append((i, box))
+        for tid, rows in per_id.items():
+            frame = np.array([r[0] for r in rows])
+            xyxy = np.array([r[1] for r in rows], np.float64)
+            out.append(Trajectory(f"synth{seed}:{tid}", frame, frame / config.fps, xyxy))
+    return out
+
+
+def select_history(time_s: np.ndarray, count: int, now_index: int) -> np.ndarray:
+    """Indices (newest last) of up to HISTORY_LEN boxes ending at ``now_index``, thinned to
+    about STEP_S apart, from a time-ordered array that holds ``count`` valid entries."""
+    picked = [now_index]
+    last = time_s[now_index]
+    for i in range(now_index - 1, max(-1, now_index - count), -1):
+        if last - time_s[i] >= 0.75 * STEP_S:
+            picked.append(i)
+            last = time_s[i]
+            if len(picked) == HISTORY_LEN:
+                break
+    return np.array(picked[::-1])
+
+
+@dataclass(frozen=True)
+class Histories:
+    """A batch of left-padded histories: ``xyxy`` (S, K, 4), ``dt`` (S, K) seconds relative to
+    the newest box (<= 0), ``valid`` (S, K)."""
+
+    xyxy: np.ndarray
+    dt: np.ndarray
+    valid: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.xyxy)
+
+    @staticmethod
+    def from_lists(boxes: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> Histories:
+        s = len(boxes)
+        xyxy = np.zeros((s, HISTORY_LEN, 4))
+        dt = np.zeros((s, HISTORY_LEN))
+        valid = np.zeros((s, HISTORY_LEN), bool)
+        for i, (b, t) in enumerate(zip(boxes, times, strict=True)):
+            k = len(b)
+            xyxy[i, HISTORY_LEN - k :] = b
+            dt[i, HISTORY_LEN - k :] = t - t[-1]
+            valid[i, HISTORY_LEN - k :] = True
+        # Padding repeats the oldest box so that features stay finite.
+        first = HISTORY_LEN - valid.sum(axis=1)
+        for i in np.flatnonzero(first > 0):
+            xyxy[i, : first[i]] = xyxy[i, first[i]]
+            dt[i, : first[i]] = dt[i, first[i]]
+        return Histories(xyxy, dt, valid)
+
+
+def _cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    wh = np.maximum(xyxy[..., 2:4] - xyxy[..., 0:2], 1.0)
+    return np.concatenate([xyxy[..., 0:2] + wh / 2, wh], axis=-1)
+
+
+def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
+    """Per-step features (S, K, FEATURES) and per-history features (S, GLOBAL_FEATURES).
+
+    Positions are relative to the newest box and divided by its height; sizes are log ratios to
+    it; times are in seconds. Nothing depends on the image size, so one model fits any camera.
+    """
+    box = _cxcywh(h.xyxy)
+    ref = box[:, -1]
+    scale = ref[:, None, 3:4]
+    rel_xy = (box[..., 0:2] - ref[:, None, 0:2]) / scale
+    rel_wh = np.log(box[..., 2:4] / ref[:, None, 2:4])
+    steps = np.concatenate([rel_xy, rel_wh, h.dt[..., None], h.valid[..., None]], axis=-1)
+    steps *= h.valid[..., None]
+    glob = np.stack([np.log(ref[:, 3] / 100.0), np.log(ref[:, 2] / ref[:, 3])], axis=1)
+    return steps.astype(np.float32), glob.astype(np.float32)
+
+
+def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
+    """Targets (S, T, 4) of future boxes (S, T, 4) in the frame of the newest box ``ref_xyxy``."""
+    ref = _cxcywh(ref_xyxy)[:, None]
+    box = _cxcywh(future_xyxy)
+    return np.concatenate(
+        [(box[..., 0:2] - ref[..., 0:2]) / ref[..., 3:4], np.log(box[..., 2:4] / ref[..., 2:4])], axis=-1
+    )
+
+
+def boxes_from_targets(ref_xyxy: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Inverse of ``future_targets``: (S, T, 4) xyxy boxes."""
+    ref = _cxcywh(ref_xyxy)[:, None]
+    centre = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]
+    wh = ref[..., 2:4] * np.exp(np.clip(targets[..., 2:4], -3, 3))
+    return np.concatenate([centre - wh / 2, centre + wh / 2], axis=-1)
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Prediction samples: the history at t and the true boxes at t + each horizon
+    (``future`` (S, H, 4), ``has_future`` (S, H) where the trajectory has that box)."""
+
+    histories: Histories
+    future: np.ndarray
+    has_future: np.ndarray
+    horizons_s: tuple[float, ...]
+    # (S, 2): trajectory index and box index of each sample's time t.
+    origin: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+
+def make_samples(
+    trajectories: Sequence[Trajectory], horizons_s: Sequence[float], interpolate: bool = False
+) -> Samples:
+    """Every time t of every trajectory with boxes at the frames t-3..t and a box at t + h for
+    at least one horizon h (seconds).
+
+    Without ``interpolate`` a future box must exist at that very time (``track eval-motion``);
+    with it, a future between two boxes at most ``2 * STEP_S`` apart is interpolated linearly
+    (training on trajectories of any frame rate).
+    """
+    horizons = np.asarray(horizons_s, np.float64)
+    boxes, times, futures, has, origin = [], [], [], [], []
+    for j, tr in enumerate(trajectories):
+        consecutive = np.zeros(len(tr.frame), bool)
+        if len(tr.frame) >= MIN_HISTORY:
+            span = tr.frame[MIN_HISTORY - 1 :] - tr.frame[: len(tr.frame) - MIN_HISTORY + 1]
+            consecutive[MIN_HISTORY - 1 :] = span == MIN_HISTORY - 1
+        for i in np.flatnonzero(consecutive):
+            future, present = _future_boxes(tr, tr.time_s[i] + horizons, interpolate)
+            if not present.any():
+                continue
+            picked = select_history(tr.time_s, i + 1, i)
+            boxes.append(tr.xyxy[picked])
+            times.append(tr.time_s[picked])
+            futures.append(future)
+            has.append(present)
+            origin.append((j, i))
+    if not boxes:
+        raise ValueError("no trajectory has 4 consecutive boxes followed by a future box")
+    return Samples(
+        Histories.from_lists(boxes, times),
+        np.array(futures, np.float64),
+        np.array(has, bool),
+        tuple(float(h) for h in horizons),
+        np.array(origin, np.int64),
+    )
+
+
+def _future_boxes(tr: Trajectory, when: np.ndarray, interpolate: bool) -> tuple[np.ndarray, np.ndarray]:
+    t = tr.time_s
+    right = np.clip(np.searchsorted(t, when - 1e-6), 0, len(t) - 1)
+    exact = np.abs(t[right] - when) < 1e-6
+    if not interpolate:
+        return tr.xyxy[right], exact
+    left = np.clip(right - 1, 0, len(t) - 1)
+    gap = t[right] - t[left]
+    inside = (when <= t[-1] + 1e-6) & (gap <= 2 * STEP_S + 1e-6)
+    weight = np.where(gap > 0, (when - t[left]) / np.maximum(gap, 1e-9), 1.0)[:, None]
+    boxes = tr.xyxy[left] * (1 - weight) + tr.xyxy[right] * weight
+    boxes[exact] = tr.xyxy[right[exact]]
+    return boxes, exact | inside
+
+
+def histories_from_rings(
+    xyxy: np.ndarray, time_s: np.ndarray, count: np.ndarray, stride: int
+) -> tuple[Histories, np.ndarray]:
+    """Histories of tracks from their ring buffers (``xyxy`` (n, R, 4), ``time_s`` (n, R),
+    ``count`` (n,) boxes ever written), taking every ``stride``-th box back from the newest
+    (thinning to about STEP_S apart, vectorised). Also returns (n,) rows with MIN_HISTORY boxes."""
+    n, ring = time_s.shape
+    back = np.arange(HISTORY_LEN - 1, -1, -1) * stride  # newest last
+    back = back[back < ring]
+    k = len(back)
+    ages = back[None, :]
+    valid = ages < count[:, None]
+    slot = (count[:, None] - 1 - ages) % ring
+    rows = np.arange(n)[:, None]
+    boxes = np.zeros((n, HISTORY_LEN, 4))
+    dt = np.zeros((n, HISTORY_LEN))
+    ok = np.zeros((n, HISTORY_LEN), bool)
+    boxes[:, -k:] = xyxy[rows, slot]
+    dt[:, -k:] = time_s[rows, slot] - time_s[rows, slot[:, -1:]]
+    ok[:, -k:] = valid
+    # Padding repeats the oldest valid box so that features stay finite.
+    oldest = HISTORY_LEN - ok.sum(axis=1)
+    first = np.minimum(oldest, HISTORY_LEN - 1)
+    pad = np.arange(HISTORY_LEN)[None, :] < oldest[:, None]
+    boxes = np.where(pad[..., None], boxes[np.arange(n), first][:, None], boxes)
+    dt = np.where(pad, dt[np.arange(n), first][:, None], dt)
+    return Histories(boxes, dt, ok), ok.sum(axis=1) >= min(MIN_HISTORY, k)
+
+
+def interpolate_steps(step_boxes: np.ndarray, ahead_s: np.ndarray) -> np.ndarray:
+    """Boxes at times ``ahead_s`` (T,) or (S, T) from boxes at steps of STEP_S (S, K+1, 4):
+    linear between steps, constant velocity of the last step beyond the last one."""
+    s, k1, _ = step_boxes.shape
+    ahead = np.broadcast_to(ahead_s, (s,) + np.shape(ahead_s)[-1:]) / STEP_S
+    ahead = np.maximum(ahead, 0.0)
+    low = np.minimum(np.floor(ahead).astype(np.int64), k1 - 2)
+    frac = (ahead - low)[..., None]
+    rows = np.arange(s)[:, None]
+    a, b = step_boxes[rows, low], step_boxes[rows, low + 1]
+    return a + (b - a) * frac
