@@ -202,3 +202,15 @@ def test_trajectory_samples_need_four_consecutive_boxes():
     samples = make_samples([tr], [0.1])
     # t must have t-3..t present: t=7 (4,5,6,7) only, since t=8 has no t+1
     assert [int(tr.frame[i]) for _, i in samples.origin] == [7]
+
+
+def test_train_motion_cli_writes_loadable_weights_and_a_plot(tiny_kitti, tmp_path):
+    out, plot = tmp_path / "m.pt", tmp_path / "curves.png"
+    args = ["train-motion", str(tiny_kitti), "--out", str(out), "--plot", str(plot)]
+    result = CliRunner().invoke(main, [*args, "--epochs", "2", "--synthetic-scenes", "2", "--hidden", "8"])
+    assert result.exit_code == 0, result.output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    predictor = LSTMPredictor(out)
+    assert predictor.predict(straight_histories(2), np.array([0.5])).shape == (2, 1, 4)
+    missing = CliRunner().invoke(main, ["train-motion", str(tmp_path / "nowhere"), "--out", str(out)])
+    assert missing.exit_code == 2 and "seqmap.txt" in missing.output
