@@ -189,10 +189,13 @@ def test_eval_motion_json_form(tmp_path):
     for per in data.values():
         assert set(per) == {"1", "5", "10"}
         for scores in per.values():
-            assert {"center_err_px", "center_err_rel", "iou"} <= set(scores)
+            assert set(scores) == {"center_err_px", "center_err_rel", "iou"}
             assert np.isfinite(scores["center_err_px"]) and 0 <= scores["iou"] <= 1
     # 3 boxes before t plus t itself, and t+10 inside the track: 40-3-10 car + 25-3-10 pedestrian
-    assert data["kalman"]["10"]["samples"] == 27 + 12
+    assert any(
+        line.split()[:2] == ["kalman", "10"] and line.split()[-1] == "39"
+        for line in result.output.splitlines()
+    )
 
 
 def test_trajectory_samples_need_four_consecutive_boxes():

@@ -504,7 +504,9 @@ def eval_motion_command(data, horizons, json_path, fps, weights, config_path, ov
             )
     click.echo("\n".join(lines))
     if json_path:
-        write_lines_atomic(json_path, [json.dumps(results, indent=2) + "\n"])
+        keys = ("center_err_px", "center_err_rel", "iou")  # the documented form, nothing more
+        plain = {m: {h: {k: v[k] for k in keys} for h, v in per.items()} for m, per in results.items()}
+        write_lines_atomic(json_path, [json.dumps(plain, indent=2) + "\n"])
         click.echo(f"wrote {json_path}")
 
 
