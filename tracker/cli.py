@@ -6,8 +6,10 @@ code 2, never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -36,12 +38,17 @@ def _user_errors(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except click.exceptions.ClickException:
+            raise
         except USER_ERRORS as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - never a traceback: one line and a non-zero code
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
 
     return wrapper
 
@@ -327,28 +334,82 @@ def run_command(
             raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     from .source import open_source
 
-    stream = open_source(source, fps, default_fps=config.tracker.frame_rate)
-    with Pipeline(config) as pipeline:
+    with Pipeline(config) as pipeline, _signals_stop(pipeline):
+        stream = open_source(source, fps, default_fps=config.tracker.frame_rate, live=pipeline.live_options())
         bar = _Progress(None if stream.live else stream.num_frames)
         try:
             summary = pipeline.run(stream, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
-        except KeyboardInterrupt:
+        except BaseException as exc:  # noqa: BLE001 - every early end is reported the same way
             bar.close()
-            click.echo(f"interrupted: outputs finalised up to frame {bar.n}", err=True)
-            sys.exit(130)
+            _early_end(exc, pipeline.last_summary)
         bar.close()
     if summary.frames == 0:
         raise ValueError(f"no frames could be decoded from {source}")
-    click.echo(
-        f"{summary.frames} frames, {summary.tracks} tracks, {summary.fps:.1f} frames/s "
-        f"(stages alone: {', '.join(f'{k} {v:.0f}' for k, v in summary.stage_fps().items())} frames/s)"
-        + (
-            f", {summary.corrupt_frames_skipped} corrupt frames skipped"
-            if summary.corrupt_frames_skipped
-            else ""
-        ),
-        err=True,
-    )
+    click.echo(f"{_summary_line(summary)} (stages alone: {_stage_rates(summary)} frames/s)", err=True)
+
+
+def _summary_line(summary) -> str:
+    text = f"{summary.frames} frames, {summary.tracks} tracks, {summary.fps:.1f} frames/s"
+    if summary.corrupt_frames_skipped:
+        text += f", {summary.corrupt_frames_skipped} corrupt frames skipped"
+    if summary.dropped_frames:
+        text += f", {summary.dropped_frames} frames dropped (latest-frame policy)"
+    if summary.invalid_detections:
+        text += f", {summary.invalid_detections} invalid detections dropped (NaN, infinite or empty boxes)"
+    if summary.reconnects:
+        gaps = ", ".join(f"{g:.1f}" for g in summary.gaps_s[-5:])
+        text += f", {summary.reconnects} reconnects (gaps {gaps} s)"
+    return text
+
+
+def _stage_rates(summary) -> str:
+    return ", ".join(f"{k} {v:.0f}" for k, v in summary.stage_fps().items())
+
+
+@contextlib.contextmanager
+def _signals_stop(pipeline):
+    """SIGINT and SIGTERM end a run the same way: at the next frame boundary, outputs
+    finalised, one message (exit codes 130 and 143). A second signal stops at once."""
+    from .pipeline import Terminated
+
+    reasons = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
+
+    def handler(signum, frame):
+        if pipeline.stop_requested:  # asked twice: do not wait for the frame
+            raise reasons[signum]()
+        pipeline.request_stop(reasons[signum])
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in reasons}
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _early_end(exc: BaseException, summary) -> None:
+    """One line on stderr for a run that ended early, and its exit code."""
+    from .pipeline import Terminated
+
+    frames = summary.frames if summary else 0
+    outputs = ", ".join(str(p) for p in summary.outputs) if summary and summary.outputs else ""
+    kept = f"outputs finalised up to frame {frames}: {outputs}" if outputs else "no output written"
+    if isinstance(exc, KeyboardInterrupt):
+        what, code = "interrupted", 130
+    elif isinstance(exc, Terminated):
+        what, code = "terminated (SIGTERM)", 143
+    else:
+        stage = getattr(exc, "stage", None)
+        where = f"{stage} stage failed" if stage else "failed"
+        detail = str(exc) if isinstance(exc, USER_ERRORS) else f"{type(exc).__name__}: {exc}"
+        what = f"error: {where} after {frames} frames: {detail}"
+        code = 2 if isinstance(exc, USER_ERRORS) and frames == 0 else 1
+    click.echo(f"{what}; {kept}", err=True)
+    sys.exit(code)
 
 
 class _Progress:

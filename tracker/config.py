@@ -211,11 +211,21 @@ class PipelineConfig:
     # Estimate the camera's own motion between frames and move the tracks by it before they
     # are matched (tracker/camera.py). Needs frames: detection-file datasets never use it.
     camera_motion: bool = True
+    # Live sources (cameras, URLs): "latest" processes the newest frame and drops (and counts)
+    # the ones it had no time for, so latency stays bounded; "every" processes every frame.
+    live_policy: str = "latest"
+    # After a drop, reconnect with waits doubling from 0.1 s up to reconnect_max_s, for at
+    # most reconnect_budget_s per outage; then the run ends cleanly.
+    reconnect_max_s: float = 4.0
+    reconnect_budget_s: float = 60.0
 
     def validate(self, key: str) -> None:
         _positive(self.queue_size, f"{key}.queue_size")
         _positive(self.batch_size, f"{key}.batch_size")
         _in_range(self.encoder_threads, 0, 1024, f"{key}.encoder_threads")
+        _one_of(self.live_policy, ("latest", "every"), f"{key}.live_policy")
+        _positive(self.reconnect_max_s, f"{key}.reconnect_max_s")
+        _in_range(self.reconnect_budget_s, 0.0, 1e9, f"{key}.reconnect_budget_s")
 
 
 @dataclass(frozen=True)

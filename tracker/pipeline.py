@@ -8,6 +8,7 @@ the run and is raised in the caller; the outputs written so far are finalised (`
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -22,11 +23,15 @@ from .config import Config, load_config
 from .detect import Detector, make_detector
 from .render import Renderer
 from .sink import TrackWriter, VideoWriter, track_format_for
-from .source import Frame, Source, open_source
+from .source import Frame, LiveOptions, Source, open_source
 from .structures import Detections, Tracks
 from .tracks import Tracker
 
 _END = object()
+
+
+class Terminated(BaseException):  # noqa: N818 - named for the signal, like KeyboardInterrupt
+    """Raised in the main thread on SIGTERM (by the CLI), so that the run ends like on Ctrl-C."""
 
 
 @dataclass
@@ -43,12 +48,21 @@ class Result:
 
 @dataclass
 class RunSummary:
+    """What a run did: frames processed, distinct track ids, what the source skipped or
+    dropped, where the outputs went, and whether (and why) it ended early."""
+
     frames: int = 0
     tracks: int = 0
     corrupt_frames_skipped: int = 0
+    dropped_frames: int = 0
+    reconnects: int = 0
+    gaps_s: list[float] = field(default_factory=list)
+    invalid_detections: int = 0
     wall_s: float = 0.0
     stage_s: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    error: BaseException | None = None
+    outputs: list[Path] = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -69,6 +83,8 @@ class _Stage(threading.Thread):
         try:
             self.work()
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+            with contextlib.suppress(AttributeError, TypeError):
+                exc.stage = self.name  # type: ignore[attr-defined]  # for the error message
             _put(self.out, exc, self.stop)
         finally:
             _put(self.out, _END, self.stop)
@@ -114,6 +130,8 @@ class Pipeline:
         self.tracker = Tracker(config.tracker, self.class_names)
         self.stage_s: dict[str, float] = {"decode": 0.0, "camera": 0.0, "detect": 0.0, "track": 0.0}
         self.last_source: Source | None = None
+        self.last_summary: RunSummary | None = None
+        self._stop_request: type[BaseException] | None = None
 
     @staticmethod
     def _make_detector(config: Config) -> Detector:
@@ -137,10 +155,46 @@ class Pipeline:
     def close(self) -> None:
         self.tracker.reset()
 
+    def request_stop(self, reason: type[BaseException] = KeyboardInterrupt) -> None:
+        """Ask a running ``run``/``stream`` to end at the next frame boundary by raising
+        ``reason`` there (safe from a signal handler or another thread): outputs then hold
+        whole frames only."""
+        self._stop_request = reason
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_request is not None
+
+    def _check_stop(self) -> None:
+        reason, self._stop_request = self._stop_request, None
+        if reason is not None:
+            raise reason()
+
+    def _next(self, q: queue.Queue):
+        """The next item of the last stage, waking up to honour ``request_stop``."""
+        while True:
+            self._check_stop()
+            try:
+                item = q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+    def live_options(self) -> LiveOptions:
+        """Policy and reconnection of live sources, from ``config.pipeline``."""
+        p = self.config.pipeline
+        return LiveOptions(
+            policy=p.live_policy, reconnect_max_s=p.reconnect_max_s, reconnect_budget_s=p.reconnect_budget_s
+        )
+
     def stream(self, source, fps: float | None = None) -> Iterator[Result]:
         """Track every frame of ``source``; a generator, so it also runs on endless streams."""
         if isinstance(source, (str, int, Path)):
-            source = open_source(source, fps, default_fps=self.config.tracker.frame_rate)
+            source = open_source(
+                source, fps, default_fps=self.config.tracker.frame_rate, live=self.live_options()
+            )
         if isinstance(source, Source):
             self.last_source = source
             nominal = source.fps
@@ -162,7 +216,7 @@ class Pipeline:
             stage.start()
         try:
             while True:
-                item = _get(dets_q)
+                item = self._next(dets_q)
                 if item is _END:
                     return
                 frame, warp, dets = item
@@ -238,11 +292,14 @@ class Pipeline:
     ) -> RunSummary:
         """Stream ``source`` and write the annotated video and/or track file.
 
-        Outputs go to temporary names and are renamed on success. On an error the outputs are
-        removed and the error raised; on Ctrl-C they are finalised up to the last frame written,
-        and ``KeyboardInterrupt`` is raised again.
+        Outputs go to temporary names and are renamed on success. If the run ends early (an
+        exception in any stage, a full disk, Ctrl-C, ``Terminated``) the outputs are finalised up
+        to the last frame written (see ``tracker.sink``), ``self.last_summary`` says how far it
+        got and where the files went, and the exception is raised again.
         """
         summary = RunSummary()
+        self.last_summary = summary
+        self._stop_request = None
         renderer = Renderer(self.config.render, self.class_names)
         writer: _EncoderThread | None = None
         track_writer = None
@@ -268,32 +325,52 @@ class Pipeline:
                 summary.frames += 1
                 if on_frame is not None:
                     on_frame(result)
-        except KeyboardInterrupt:
+                self._check_stop()
+        except BaseException as exc:
             summary.interrupted = True
-            self._finish(writer, track_writer, summary)
+            summary.error = exc
+            if summary.frames == 0:  # nothing worth keeping: leave no empty files behind
+                for output in (writer, track_writer):
+                    if output is not None:
+                        output.abort()
+                writer = track_writer = None
+            self._finish(writer, track_writer, summary, complete=False)
+            self._summarise(summary, seen, started, writer)
             raise
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            if track_writer is not None:
-                track_writer.abort()
-            raise
-        self._finish(writer, track_writer, summary)
+        self._finish(writer, track_writer, summary, complete=True)
+        self._summarise(summary, seen, started, writer)
+        return summary
+
+    def _summarise(self, summary: RunSummary, seen: set[int], started: float, writer) -> None:
         summary.tracks = len(seen)
+        summary.invalid_detections = self.tracker.invalid_detections
         summary.wall_s = time.perf_counter() - started
         summary.stage_s = dict(self.stage_s)
         if writer is not None:
             summary.stage_s["encode"] = writer.seconds
         if self.last_source is not None:
-            summary.corrupt_frames_skipped = self.last_source.stats.corrupt_skipped
-        return summary
+            stats = self.last_source.stats
+            summary.corrupt_frames_skipped = stats.corrupt_skipped
+            summary.dropped_frames = stats.dropped
+            summary.reconnects = stats.reconnects
+            summary.gaps_s = list(stats.gaps_s)
 
     @staticmethod
-    def _finish(writer, track_writer, summary: RunSummary) -> None:
-        if writer is not None:
-            writer.close()
-        if track_writer is not None:
-            track_writer.close()
+    def _finish(writer, track_writer, summary: RunSummary, complete: bool) -> None:
+        """Finalise both outputs, the track file even when the video fails; the first error of a
+        complete run is raised (an early end is already being raised)."""
+        errors = []
+        for output in (writer, track_writer):
+            if output is None:
+                continue
+            try:
+                output.close(complete=complete)
+            except Exception as exc:  # noqa: BLE001 - reported below, after the other output
+                errors.append(exc)
+            if output.final_path is not None:
+                summary.outputs.append(output.final_path)
+        if errors and complete:
+            raise errors[0]
 
     def _video_fps(self, fps: float | None) -> float:
         if fps:
@@ -343,6 +420,8 @@ class _EncoderThread:
             try:
                 self.writer.write(image)
             except BaseException as exc:  # noqa: BLE001 - raised in the caller on the next write
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.stage = "encode"  # type: ignore[attr-defined]
                 self.error = exc
             self.seconds += time.perf_counter() - start
 
@@ -351,13 +430,19 @@ class _EncoderThread:
             raise self.error
         self.q.put(image)
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> Path | None:
+        """Flush the queue, then finalise the file (partial when ``complete`` is False or the
+        encoder failed); an encoder error is raised after the file is finalised."""
         self.q.put(_END)
         self.thread.join()
+        path = self.writer.close(complete=complete and self.error is None)
         if self.error is not None:
-            self.writer.abort()
             raise self.error
-        self.writer.close()
+        return path
+
+    @property
+    def final_path(self) -> Path | None:
+        return self.writer.final_path
 
     def abort(self) -> None:
         self.q.put(_END)

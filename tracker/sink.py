@@ -1,13 +1,20 @@
 """Outputs: annotated H.264 video and track files.
 
 Every writer writes under a temporary name next to the target and renames it into place on
-``close()``; ``abort()`` removes the temporary file, so a failed run leaves nothing behind and
-never clobbers an existing file. A run stopped mid-way (Ctrl-C) calls ``close()``: the video is
-finalised and playable up to the last frame written.
+``close()``, so a reader never sees a half-written file under the real name. A run that ends
+early (an error in a stage, a full disk, SIGINT, SIGTERM) calls ``close(complete=False)``: the
+video is finalised and playable up to the last frame written, the track file is cut back to the
+last whole frame, and both are moved to the target name, unless a file was already there when
+the run started: that one is never clobbered, and the partial output goes to
+``NAME.partial.EXT`` beside it. ``abort()`` removes the temporary file instead.
+
+The video is fragmented MP4 (a fragment per keyframe, one a second): even a process killed
+outright leaves a file that plays up to its last whole fragment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -24,6 +31,20 @@ log = logging.getLogger(__name__)
 
 def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.stem}.part{path.suffix}")
+
+
+def partial_path(path: Path) -> Path:
+    """Where an incomplete output goes when ``path`` already held a file."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+def _place(tmp: Path, path: Path, complete: bool, existed: bool) -> Path | None:
+    """Move the finished temporary file into place; returns where it went."""
+    if not tmp.exists():
+        return None
+    target = path if complete or not existed else partial_path(path)
+    tmp.replace(target)
+    return target
 
 
 def frame_rate_fraction(fps: float) -> Fraction:
@@ -48,6 +69,8 @@ class VideoWriter:
         self.threads = threads  # 0 = the encoder's own choice
         self.tmp = _temporary(self.path)
         self.rate = frame_rate_fraction(fps)
+        self.existed = self.path.exists()
+        self.final_path: Path | None = None
         self.frames_written = 0
         self._container = None
         self._stream = None
@@ -58,9 +81,9 @@ class VideoWriter:
         import av
 
         try:
-            self._container = av.open(
-                str(self.tmp), mode="w", format="mp4", options={"movflags": "+faststart"}
-            )
+            # Fragmented MP4: playable up to the last fragment whatever happens to the process.
+            movflags = "+frag_keyframe+empty_moov+default_base_moof"
+            self._container = av.open(str(self.tmp), mode="w", format="mp4", options={"movflags": movflags})
             stream = self._container.add_stream("libx264", rate=self.rate)
         except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError) as exc:
             if self._container is not None:
@@ -71,7 +94,10 @@ class VideoWriter:
             return
         stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
-        options = {"crf": "23", "preset": "veryfast"}
+        keyframe_every = str(max(1, round(float(self.rate))))  # a keyframe, so a fragment, a second
+        # No B-frames: fragmented MP4 has no edit list to hide their delay, and timestamps must
+        # start at 0 (they also keep the latency of a live recording down).
+        options = {"crf": "23", "preset": "veryfast", "g": keyframe_every, "bf": "0"}
         if self.threads > 0:
             options["threads"] = str(self.threads)
         stream.options = options
@@ -81,6 +107,7 @@ class VideoWriter:
         import cv2
 
         self.codec = "mp4v"
+        self._cv_size = (width, height)
         self._cv_writer = cv2.VideoWriter(
             str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(self.rate), (width, height)
         )
@@ -94,29 +121,43 @@ class VideoWriter:
             self._open(w, h)
         if self._stream is not None:
             if (w, h) != (self._stream.width, self._stream.height):
-                raise ValueError(
-                    f"frame size changed from {self._stream.width}x{self._stream.height} to {w}x{h}"
-                )
+                image = fit_frame(image, self._stream.width, self._stream.height)
             import av
 
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         else:
-            self._cv_writer.write(np.ascontiguousarray(image))
+            self._cv_writer.write(np.ascontiguousarray(fit_frame(image, *self._cv_size)))
         self.frames_written += 1
 
-    def close(self) -> None:
-        """Flush the encoder and move the finished file into place."""
-        if self._stream is not None:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            self._container.close()
-        elif self._cv_writer is not None:
-            self._cv_writer.release()
+    def close(self, complete: bool = True) -> Path | None:
+        """Flush the encoder and move the file into place (see the module docstring for
+        ``complete=False``). Returns where the file went (None if no frame was written)."""
+        try:
+            if self._stream is not None:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                self._container.close()
+            elif self._cv_writer is not None:
+                self._cv_writer.release()
+        except Exception:
+            if complete:
+                raise
+            # A full disk may refuse the flush too: what is on disk still plays (fragments).
+            log.info("could not flush the last frames of %s", self.path)
+            self._close_quietly()
         self._stream = self._container = self._cv_writer = None
-        if self.tmp.exists():
-            self.tmp.replace(self.path)
+        self.final_path = _place(self.tmp, self.path, complete, self.existed)
+        return self.final_path
+
+    def _close_quietly(self) -> None:
+        for closer in (getattr(self._container, "close", None), getattr(self._cv_writer, "release", None)):
+            try:
+                if closer is not None:
+                    closer()
+            except Exception:  # noqa: BLE001 - best effort on a failing disk
+                pass
 
     def abort(self) -> None:
         """Drop what was written; the target path is left as it was."""
@@ -128,6 +169,22 @@ class VideoWriter:
         finally:
             self._stream = self._container = self._cv_writer = None
             self.tmp.unlink(missing_ok=True)
+
+
+def fit_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` scaled to fit ``width`` x ``height`` and centred on black (the stream's size
+    changed mid-run, e.g. a camera that reconnected at another resolution)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = min(width / w, height / h)
+    nw, nh = max(1, int(w * scale)), max(1, int(h * scale))
+    out = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - nw) // 2, (height - nh) // 2
+    out[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
 
 
 TRACK_FORMATS = ("mot", "kitti", "jsonl")
@@ -144,8 +201,9 @@ def track_format_for(path: Path, explicit: str | None) -> str:
 class TrackWriter:
     """Track file writer: MOT (``.txt``), KITTI, or JSON Lines (one record per track per frame).
 
-    Lines are flushed as they are written, so the file is complete up to the last frame even if
-    the process is killed; it is renamed into place on ``close()``.
+    Lines are flushed frame by frame, so the file is complete up to the last frame even if the
+    process is killed; it is renamed into place on ``close()``. A frame whose write failed (a
+    full disk) is cut off again by ``close(complete=False)``.
     """
 
     def __init__(self, path: str | Path, fmt: str, class_names: tuple[str, ...]) -> None:
@@ -153,7 +211,10 @@ class TrackWriter:
         self.fmt = fmt
         self.class_names = class_names
         self.tmp = _temporary(self.path)
+        self.existed = self.path.exists()
+        self.final_path: Path | None = None
         self._fh = self.tmp.open("w")
+        self._complete_bytes = 0  # file size after the last frame written whole
 
     def write(self, frame_index: int, time_s: float, tracks: Tracks) -> None:
         if self.fmt == "mot":
@@ -164,6 +225,7 @@ class TrackWriter:
             lines = [json.dumps(self._record(frame_index, time_s, t)) + "\n" for t in tracks]
         self._fh.writelines(lines)
         self._fh.flush()
+        self._complete_bytes = self._fh.tell()
 
     def _record(self, frame_index: int, time_s: float, track) -> dict:
         name = (
@@ -180,10 +242,20 @@ class TrackWriter:
             "xyxy": [round(float(v), 2) for v in track.xyxy],
         }
 
-    def close(self) -> None:
-        self._fh.close()
-        self.tmp.replace(self.path)
+    def close(self, complete: bool = True) -> Path | None:
+        """Move the file into place (see the module docstring); returns where it went."""
+        try:
+            self._fh.close()
+        except OSError:
+            if complete:
+                raise
+        if not complete:
+            with self.tmp.open("r+b") as fh:  # drop a frame cut short by a failed write
+                fh.truncate(self._complete_bytes)
+        self.final_path = _place(self.tmp, self.path, complete, self.existed)
+        return self.final_path
 
     def abort(self) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError):
+            self._fh.close()
         self.tmp.unlink(missing_ok=True)

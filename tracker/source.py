@@ -12,6 +12,7 @@ import glob
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,8 +36,14 @@ class Frame:
 
 @dataclass
 class SourceStats:
+    """Counters of a source: frames delivered, corrupt frames skipped, and for live sources
+    frames dropped by the ``latest`` policy, reconnects and the outages (seconds, last 100)."""
+
     frames: int = 0
     corrupt_skipped: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    gaps_s: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -56,18 +63,24 @@ class Source:
             yield frame
 
 
-def open_source(spec: str | int | Path, fps: float | None = None, default_fps: float | None = None) -> Source:
+def open_source(
+    spec: str | int | Path,
+    fps: float | None = None,
+    default_fps: float | None = None,
+    live: LiveOptions | None = None,
+) -> Source:
     """Open ``spec``: a camera index (``0``), a URL, an image folder or glob, or a video file.
 
     ``fps`` overrides the source's own rate; ``default_fps`` is used only by sources that have
-    no clock of their own (image folders).
+    no clock of their own (image folders); ``live`` sets the policy and reconnection of cameras
+    and URLs.
     """
     folder_fps = fps or default_fps
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
-        return _open_capture(int(spec), live=True)
+        return _open_capture(int(spec), live=True, options=live)
     text = str(spec)
     if "://" in text:
-        return _open_capture(text, live=True)
+        return _open_capture(text, live=True, options=live)
     if any(ch in text for ch in "*?["):
         files = sorted(Path(p) for p in glob.glob(text) if Path(p).suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -127,24 +140,62 @@ def _open_video_file(path: Path, fps: float | None) -> Source:
     )
 
 
+class _DecoderErrors(logging.Handler):
+    """Counts the errors FFmpeg logs while decoding. A damaged H.264 slice is often concealed
+    by the decoder (a frame comes out, with garbage in it) and only a log line tells; frames
+    decoded from a packet that logged an error are treated as corrupt. The count is
+    process-wide, so with several files decoding at once a frame may be blamed wrongly."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+_decoder_errors: _DecoderErrors | None = None
+
+
+def _watch_decoder_errors() -> _DecoderErrors:
+    global _decoder_errors
+    if _decoder_errors is None:
+        import av.logging
+
+        _decoder_errors = _DecoderErrors()
+        libav = logging.getLogger("libav")
+        libav.addHandler(_decoder_errors)
+        libav.propagate = False  # counted here, not printed: we report a summary instead
+        if av.logging.get_level() is None or av.logging.get_level() > av.logging.ERROR:
+            av.logging.set_level(av.logging.ERROR)
+    return _decoder_errors
+
+
 def _decode(container, stream, fps: float, stats: SourceStats) -> Iterator[Frame]:
-    """Decode packet by packet so that one corrupt packet is skipped, not fatal."""
+    """Decode packet by packet so that one corrupt packet is skipped, not fatal; frames the
+    decoder reported damaged (see ``_DecoderErrors``) are skipped and counted too."""
     import av
 
+    errors = _watch_decoder_errors()
     index = 0
     last_time = None
     try:
         for packet in container.demux(stream):
+            before = errors.count
             try:
                 decoded = packet.decode()
             except av.error.FFmpegError:
                 stats.corrupt_skipped += 1
                 continue
+            damaged = errors.count > before
             for frame in decoded:
                 time_s = _frame_time(frame, index, fps, last_time)
                 last_time = time_s
-                yield Frame(index, time_s, frame.to_ndarray(format="bgr24"))
                 index += 1
+                if damaged or frame.is_corrupt:
+                    stats.corrupt_skipped += 1
+                    continue
+                yield Frame(index - 1, time_s, frame.to_ndarray(format="bgr24"))
     finally:
         container.close()
 
@@ -158,9 +209,45 @@ def _frame_time(frame, index: int, fps: float, last_time: float | None) -> float
     raise ValueError("video has neither timestamps nor a frame rate; give one (--fps)")
 
 
-def _open_capture(spec: int | str, live: bool) -> Source:
+@dataclass(frozen=True)
+class LiveOptions:
+    """How live sources (cameras, URLs) behave when frames come late or the stream drops.
+
+    ``policy``: ``latest`` keeps only the newest frame (bounded latency; frames the consumer
+    was too slow for are dropped and counted) or ``every`` (every frame, latency may grow).
+    Reconnection: waits of ``reconnect_initial_s`` doubling up to ``reconnect_max_s``, for at
+    most ``reconnect_budget_s`` in one outage; then the stream ends cleanly.
+    """
+
+    policy: str = "latest"
+    reconnect_initial_s: float = 0.1
+    reconnect_max_s: float = 4.0
+    reconnect_budget_s: float = 60.0
+
+
+def _open_capture(spec: int | str, live: bool, options: LiveOptions | None = None) -> Source:
+    options = options or LiveOptions()
+    capture = _capture(spec)
+    if capture is None:
+        what = f"camera {spec}" if isinstance(spec, int) else spec
+        raise ValueError(f"cannot open {what}")
+    rate = capture.get(_cv2().CAP_PROP_FPS)
+    fps = float(rate) if rate and math.isfinite(rate) and rate > 0 else math.nan
+    stats = SourceStats()
+    reader = _LiveReader(spec, capture, options, stats)
+    frames = reader.latest() if options.policy == "latest" else reader.every()
+    return Source(str(spec), fps, live, frames, stats)
+
+
+def _cv2():
     import cv2
 
+    return cv2
+
+
+def _capture(spec: int | str):
+    """An opened ``cv2.VideoCapture``, or None."""
+    cv2 = _cv2()
     # OpenCV's FFmpeg backend logs connection failures itself; read once, at its first use.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     previous = cv2.utils.logging.getLogLevel()
@@ -171,25 +258,124 @@ def _open_capture(spec: int | str, live: bool) -> Source:
         cv2.utils.logging.setLogLevel(previous)
     if not capture.isOpened():
         capture.release()
-        what = f"camera {spec}" if isinstance(spec, int) else spec
-        raise ValueError(f"cannot open {what}")
-    rate = capture.get(cv2.CAP_PROP_FPS)
-    fps = float(rate) if rate and math.isfinite(rate) and rate > 0 else math.nan
-    stats = SourceStats()
+        return None
+    return capture
 
-    def frames() -> Iterator[Frame]:
-        start = time.monotonic()
-        index = 0
+
+class _LiveReader:
+    """Reads a live capture, reconnecting after drops; timestamps continue across reconnects.
+
+    Timestamps: the stream's own (``CAP_PROP_POS_MSEC``) where it has them, else the wall
+    clock; after a reconnect the stream's clock restarts, so an offset keeps time monotonic and
+    makes the outage show as a real gap (lifetimes are seconds, so short gaps keep ids).
+    """
+
+    def __init__(self, spec, capture, options: LiveOptions, stats: SourceStats) -> None:
+        self.spec, self.capture, self.options, self.stats = spec, capture, options, stats
+        self.start = time.monotonic()
+        self.index = 0
+        self.offset = 0.0
+        self.last_time = -math.inf
+        self.lost_at: float | None = None  # wall time the stream dropped
+        self.stopped = threading.Event()  # the consumer has gone: stop reconnecting
+
+    def _read(self) -> Frame | None:
+        """The next frame, reconnecting as needed; None when the stream is gone for good."""
+        while True:
+            ok, image = self.capture.read() if self.capture is not None else (False, None)
+            if ok and image is not None:
+                return self._frame(image)
+            if not self._reconnect():
+                return None
+
+    def _frame(self, image: np.ndarray) -> Frame:
+        stamp_ms = self.capture.get(_cv2().CAP_PROP_POS_MSEC)
+        wall = time.monotonic() - self.start
+        stream_s = stamp_ms / 1000.0 if stamp_ms and stamp_ms > 0 else None
+        if self.lost_at is not None:  # first frame after a reconnect
+            gap = time.monotonic() - self.lost_at
+            self.stats.gaps_s.append(round(gap, 3))
+            del self.stats.gaps_s[:-100]  # bounded: the last 100 outages
+            self.lost_at = None
+            base = self.last_time + gap if math.isfinite(self.last_time) else wall
+            self.offset = base - (stream_s if stream_s is not None else wall)
+        time_s = (stream_s if stream_s is not None else wall) + self.offset
+        if time_s <= self.last_time:  # a stream clock that stalls or jumps back
+            time_s = self.last_time + 1e-3
+        self.last_time = time_s
+        frame = Frame(self.index, time_s, image)
+        self.index += 1
+        return frame
+
+    def _reconnect(self) -> bool:
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+        if self.lost_at is None:
+            self.lost_at = time.monotonic()
+            log.warning("%s: stream lost; reconnecting", self.spec)
+        delay = self.options.reconnect_initial_s
+        while time.monotonic() - self.lost_at < self.options.reconnect_budget_s:
+            left = self.options.reconnect_budget_s - (time.monotonic() - self.lost_at)
+            if self.stopped.wait(min(delay, max(0.0, left))):
+                return False
+            self.capture = _capture(self.spec)
+            if self.capture is not None:
+                self.stats.reconnects += 1
+                log.warning("%s: reconnected after %.1f s", self.spec, time.monotonic() - self.lost_at)
+                return True
+            delay = min(delay * 2, self.options.reconnect_max_s)
+        log.warning("%s: no stream for %.0f s; giving up", self.spec, self.options.reconnect_budget_s)
+        return False
+
+    def close(self) -> None:
+        if self.capture is not None:
+            self.capture.release()
+            self.capture = None
+
+    def every(self) -> Iterator[Frame]:
+        try:
+            while (frame := self._read()) is not None:
+                yield frame
+        finally:
+            self.stopped.set()
+            self.close()
+
+    def latest(self) -> Iterator[Frame]:
+        """A reader thread keeps only the newest frame; the consumer takes it when ready."""
+        slot: list[Frame | None] = [None]
+        done = threading.Event()
+        ready = threading.Condition()
+
+        def grab() -> None:
+            try:
+                while not done.is_set() and not self.stopped.is_set():
+                    frame = self._read()
+                    with ready:
+                        if frame is None:
+                            done.set()
+                        elif slot[0] is not None:
+                            self.stats.dropped += 1
+                        slot[0] = frame if frame is not None else slot[0]
+                        ready.notify()
+            finally:
+                self.close()  # this thread owns the capture
+                done.set()
+                with ready:
+                    ready.notify()
+
+        thread = threading.Thread(target=grab, name="live-reader", daemon=True)
+        thread.start()
         try:
             while True:
-                ok, image = capture.read()
-                if not ok:
+                with ready:
+                    while slot[0] is None and not done.is_set():
+                        ready.wait(0.5)
+                    frame, slot[0] = slot[0], None
+                if frame is None:
                     return
-                stamp_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
-                time_s = stamp_ms / 1000.0 if stamp_ms and stamp_ms > 0 else time.monotonic() - start
-                yield Frame(index, time_s, image)
-                index += 1
+                yield frame
         finally:
-            capture.release()
-
-    return Source(str(spec), fps, live, frames(), stats)
+            self.stopped.set()
+            done.set()
+            thread.join(timeout=5)

@@ -364,6 +364,8 @@ class Tracker:
         self._group_of_class: dict[int, tuple[str, ...]] = {}
         self._last_id = 0
         self._frame_index = -1
+        # Detections dropped for NaN or infinite coordinates or scores, or empty boxes.
+        self.invalid_detections = 0
         self._time_s: float | None = None
 
     def _allocate_ids(self, n: int) -> np.ndarray:
@@ -411,6 +413,7 @@ class Tracker:
                 group.apply_camera_motion(np.asarray(camera_motion, np.float64))
         valid = detections.valid_mask()
         if not valid.all():
+            self.invalid_detections += int((~valid).sum())
             detections = detections[valid]
         keys = [self._group_key(int(c)) for c in np.unique(detections.class_id)]
         if len(set(keys)) > 1 and self.config.cross_class_nms_iou < 1.0:
