@@ -102,10 +102,15 @@ def _number(path: Path, lineno: int, text: str, what: str) -> float:
     return value
 
 
+_MAX_INTEGER = 2**31  # frames and ids beyond this are corrupt data, not real sequences
+
+
 def _integer(path: Path, lineno: int, text: str, what: str) -> int:
     value = _number(path, lineno, text, what)
     if value != int(value):
         raise FormatError(f"{path}:{lineno}: {what} is not an integer: {text!r}")
+    if abs(value) >= _MAX_INTEGER:
+        raise FormatError(f"{path}:{lineno}: {what} is out of range: {text!r}")
     return int(value)
 
 
@@ -113,15 +118,22 @@ def _box(path: Path, lineno: int, x1: float, y1: float, x2: float, y2: float) ->
     # Zero-size boxes occur in real files (clipped at the image edge); the tracker drops them.
     if x2 < x1 or y2 < y1:
         raise FormatError(f"{path}:{lineno}: box has negative size (x1={x1}, y1={y1}, x2={x2}, y2={y2})")
+    if max(abs(x1), abs(y1), abs(x2), abs(y2)) > 1e7:
+        raise FormatError(f"{path}:{lineno}: box coordinate out of range (|value| > 1e7 pixels)")
 
 
 def _lines(path: Path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
-    with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise FormatError(f"{path}:{lineno}: not text (invalid UTF-8)") from None
+            if "\x00" in line:
+                raise FormatError(f"{path}:{lineno}: not text (NUL byte)")
             if line and not line.startswith("#"):
                 yield lineno, line
 
