@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -569,6 +570,129 @@ def eval_motion_command(data, horizons, json_path, fps, weights, config_path, ov
         plain = {m: {h: {k: v[k] for k in keys} for h, v in per.items()} for m, per in results.items()}
         write_lines_atomic(json_path, [json.dumps(plain, indent=2) + "\n"])
         click.echo(f"wrote {json_path}")
+
+
+@main.command("batch")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="Where every output goes.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=os.cpu_count() or 1,
+    help="Local processes [default: cores].",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on a Ray cluster (ray.init(ADDRESS); alone: the local cluster or a new one).",
+)
+@click.option("--detector", "detector_spec", help="onnx:PATH, torchvision:NAME or builtin.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--no-video", is_flag=True, help="Track files only.")
+@click.option(
+    "--tracks-format", type=click.Choice(["jsonl", "mot", "kitti"]), default="jsonl", show_default=True
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 256), default=1, show_default=True, help="CPU threads per video."
+)
+@_user_errors
+def batch_command(
+    inputs,
+    out_dir,
+    workers,
+    ray_address,
+    detector_spec,
+    config_path,
+    overrides,
+    no_video,
+    tracks_format,
+    threads,
+):
+    """Track every video of INPUTS (files, globs, folders, list files) into --out-dir.
+
+    Resumable (a manifest records finished videos; a rerun skips them); one failing video is
+    reported and the batch goes on. Writes summary.csv and summary.json.
+    """
+    from .batch import BatchJob, expand_inputs, ray_available, run_batch
+
+    if ray_address is not None and not ray_available():
+        raise click.UsageError(
+            "Ray is not installed: pip install 'driving-tracker[ray]' (or pip install ray)"
+        )
+    extra = list(overrides)
+    if detector_spec:
+        extra.append(f"detector.kind={detector_spec}")
+    # One core per video by default (stages one after the other, one thread each): across
+    # videos the work parallelises better than within one, and every video gets the same
+    # thread counts, so outputs do not depend on --workers.
+    per_video = threads or 1
+    extra += [f"detector.threads={per_video}", "pipeline.encoder_threads=1"]
+    if per_video == 1:
+        extra.append("pipeline.threaded=false")
+    config = load_config(config_path or preset_path("default"), extra)
+    videos = expand_inputs(inputs)
+    job = BatchJob(diff_from_default(config), str(out_dir), not no_video, tracks_format, per_video)
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(videos), unit="video", disable=not sys.stderr.isatty())
+
+    def progress(result):
+        bar.update(1)
+        if result.status == "failed":
+            bar.write(f"failed: {result.input}: {result.error}", file=sys.stderr)
+
+    use_ray = ray_address is not None
+    address = None if ray_address in (None, "auto") else ray_address
+    report = run_batch(videos, job, workers, address, use_ray, progress)
+    bar.close()
+    counts = {s: sum(r.status == s for r in report.results) for s in ("ok", "skipped", "failed")}
+    frames = sum(r.frames for r in report.results if r.status == "ok")
+    click.echo(
+        f"{len(report.results)} videos in {report.wall_s:.1f} s: {counts['ok']} done, "
+        f"{counts['skipped']} skipped (already done), {counts['failed']} failed; {frames} frames; "
+        f"summary in {out_dir}/summary.csv",
+        err=True,
+    )
+    if counts["failed"]:
+        sys.exit(1)
+
+
+@main.command("multi")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="Where every output goes.")
+@click.option("--detector", "detector_spec", help="onnx:PATH, torchvision:NAME or builtin.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")
+@click.option("--no-video", is_flag=True, help="Track files only.")
+@_user_errors
+def multi_command(sources, out_dir, detector_spec, config_path, overrides, fps, no_video):
+    """Track several SOURCES (files, cameras, URLs) at once through one shared detector, which
+    batches frames across them; each source gets its own tracks and outputs in --out-dir."""
+    from .multi import run_multi
+    from .pipeline import Pipeline
+
+    extra = list(overrides) + ([f"detector.kind={detector_spec}"] if detector_spec else [])
+    config = load_config(config_path or preset_path("default"), extra)
+    detector = Pipeline._make_detector(config)
+    summaries, stats, wall_s = run_multi(config, detector, list(sources), out_dir, not no_video, fps)
+    for s in summaries:
+        state = f"error: {s.error}" if s.error else "ok"
+        click.echo(f"{s.name}: {s.frames} frames, {s.tracks} tracks -> {s.tracks_out} ({state})", err=True)
+    frames = sum(s.frames for s in summaries)
+    click.echo(
+        f"{len(summaries)} streams, {frames} frames in {wall_s:.1f} s "
+        f"({frames / max(wall_s, 1e-9):.1f} frames/s combined; "
+        f"{stats.mean_batch:.1f} frames per detector pass)",
+        err=True,
+    )
+    if any(s.error for s in summaries):
+        sys.exit(1)
 
 
 @main.command("synth")

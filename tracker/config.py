@@ -208,6 +208,9 @@ class PipelineConfig:
     batch_size: int = 4
     # CPU threads for the H.264 encoder; 0 = half the cores.
     encoder_threads: int = 0
+    # Stages in their own threads (overlapping on several cores), or one after the other in
+    # one thread: one core per video, for batches that process several videos side by side.
+    threaded: bool = True
     # Estimate the camera's own motion between frames and move the tracks by it before they
     # are matched (tracker/camera.py). Needs frames: detection-file datasets never use it.
     camera_motion: bool = True

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .camera import CameraMotion
-from .config import Config, load_config
+from .config import Config, cpu_threads, load_config
 from .detect import Detector, make_detector
 from .render import Renderer
 from .sink import TrackWriter, VideoWriter, track_format_for
@@ -205,6 +205,9 @@ class Pipeline:
             if nominal and np.isfinite(nominal) and nominal > 0
             else 1.0 / self.config.tracker.frame_rate
         )
+        if not self.config.pipeline.threaded:
+            yield from self._stream_inline(source, step)
+            return
         stop = threading.Event()
         frames_q: queue.Queue = queue.Queue(maxsize=self.config.pipeline.queue_size)
         dets_q: queue.Queue = queue.Queue(maxsize=self.config.pipeline.queue_size)
@@ -229,6 +232,41 @@ class Pipeline:
             stop.set()
             for stage in stages:
                 stage.join(timeout=5)
+
+    def _stream_inline(self, source, step: float) -> Iterator[Result]:
+        """The same stages one after the other in this thread (``pipeline.threaded: false``):
+        one core per video, for batches that run many videos side by side."""
+        frames = iter(_as_frames(source))
+        camera = CameraMotion() if self.config.pipeline.camera_motion else None
+        batch_size = self.config.pipeline.batch_size
+        while True:
+            self._check_stop()
+            start = time.perf_counter()
+            batch = [f for f in (next(frames, None) for _ in range(batch_size)) if f is not None]
+            self.stage_s["decode"] += time.perf_counter() - start
+            if not batch:
+                return
+            start = time.perf_counter()
+            warps = [camera.update(f.image) if camera is not None else None for f in batch]
+            self.stage_s["camera"] += time.perf_counter() - start
+            start = time.perf_counter()
+            results = self.detector.detect(batch)
+            self.stage_s["detect"] += time.perf_counter() - start
+            for frame, warp, dets in zip(batch, warps, results, strict=True):
+                start = time.perf_counter()
+                time_s = frame.time_s if np.isfinite(frame.time_s) else frame.index * step
+                tracks = self.tracker.update(dets, time_s=time_s, camera_motion=warp)
+                self.stage_s["track"] += time.perf_counter() - start
+                yield Result(Frame(frame.index, time_s, frame.image), tracks)
+
+    def streams(self, sources, fps: float | None = None):
+        """Track several sources at once through this pipeline's one detector, which batches
+        frames across them; yields ``tracker.multi.StreamResult`` (stream index, frame,
+        tracks). Each source has its own tracker; a slow or failing source does not hold up the
+        others (see ``tracker.multi``)."""
+        from .multi import MultiStream
+
+        yield from MultiStream(self.config, self.detector, sources, fps)
 
     def _decode(self, source, out: queue.Queue, stop: threading.Event) -> None:
         """Read frames, and estimate the camera's motion since the previous one (here, beside
@@ -306,22 +344,24 @@ class Pipeline:
         if tracks_out is not None:
             path = Path(tracks_out)
             track_writer = TrackWriter(path, track_format_for(path, tracks_format), self.class_names)
-        seen: set[int] = set()
+        reported_before = self.tracker.tracks_reported
         started = time.perf_counter()
         try:
             for result in self.stream(source, fps):
                 if out_video is not None:
                     if writer is None:
-                        writer = _EncoderThread(
-                            VideoWriter(out_video, self._video_fps(fps)), self.config.pipeline.queue_size
-                        )
+                        threads = cpu_threads(self.config.pipeline.encoder_threads)
+                        video = VideoWriter(out_video, self._video_fps(fps), threads)
+                        if self.config.pipeline.threaded:
+                            writer = _EncoderThread(video, self.config.pipeline.queue_size)
+                        else:
+                            writer = _InlineEncoder(video)
                     start = time.perf_counter()
                     image = renderer.annotate(result.frame.image, self._visible(result.tracks), self._paths())
                     self.stage_s["render"] = self.stage_s.get("render", 0.0) + time.perf_counter() - start
                     writer.write(image)
                 if track_writer is not None:
                     track_writer.write(result.frame.index, result.frame.time_s, result.tracks)
-                seen.update(result.tracks.id.tolist())
                 summary.frames += 1
                 if on_frame is not None:
                     on_frame(result)
@@ -335,14 +375,14 @@ class Pipeline:
                         output.abort()
                 writer = track_writer = None
             self._finish(writer, track_writer, summary, complete=False)
-            self._summarise(summary, seen, started, writer)
+            self._summarise(summary, reported_before, started, writer)
             raise
         self._finish(writer, track_writer, summary, complete=True)
-        self._summarise(summary, seen, started, writer)
+        self._summarise(summary, reported_before, started, writer)
         return summary
 
-    def _summarise(self, summary: RunSummary, seen: set[int], started: float, writer) -> None:
-        summary.tracks = len(seen)
+    def _summarise(self, summary: RunSummary, reported_before: int, started: float, writer) -> None:
+        summary.tracks = self.tracker.tracks_reported - reported_before
         summary.invalid_detections = self.tracker.invalid_detections
         summary.wall_s = time.perf_counter() - started
         summary.stage_s = dict(self.stage_s)
@@ -395,6 +435,35 @@ class Pipeline:
         if not r.predicted_paths:
             return None
         return self.tracker.predicted_paths(r.future_s, 10)
+
+
+class _InlineEncoder:
+    """The encoder called in the caller's thread (``pipeline.threaded: false``)."""
+
+    def __init__(self, writer: VideoWriter) -> None:
+        self.writer = writer
+        self.seconds = 0.0
+
+    def write(self, image: np.ndarray) -> None:
+        start = time.perf_counter()
+        try:
+            self.writer.write(image)
+        except BaseException as exc:
+            with contextlib.suppress(AttributeError, TypeError):
+                exc.stage = "encode"  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def close(self, complete: bool = True) -> Path | None:
+        return self.writer.close(complete=complete)
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+    @property
+    def final_path(self) -> Path | None:
+        return self.writer.final_path
 
 
 class _EncoderThread:

@@ -92,6 +92,7 @@ class _GroupTracker:
         self.motion = make_motion_model(config.motion)
         self._next_id = next_id
         self.table = self._empty_table()
+        self.tracks_reported = 0  # tracks ever reported (a count: memory stays flat)
 
     def _empty_table(self) -> _TrackTable:
         h = self.config.lifecycle.history_len
@@ -299,7 +300,9 @@ class _GroupTracker:
         life = self.config.lifecycle
         fresh = t.seen_s == time_s
         confirmed = t.state == _CONFIRMED
-        t.shown |= confirmed & (t.confidence >= life.report_score)
+        newly_shown = confirmed & (t.confidence >= life.report_score) & ~t.shown
+        self.tracks_reported += int(newly_shown.sum())
+        t.shown |= newly_shown
         show = confirmed & fresh & t.shown
         if life.report_lost_s > 0:
             show |= (t.state == _LOST) & (time_s - t.seen_s <= life.report_lost_s + 1e-9)
@@ -463,6 +466,11 @@ class Tracker:
                 for tid, path in zip(t.id, centres, strict=True):
                     paths[int(tid)] = path
         return paths
+
+    @property
+    def tracks_reported(self) -> int:
+        """How many distinct tracks have been reported since the last ``reset()``."""
+        return sum(g.tracks_reported for g in self._groups.values())
 
     @property
     def frame_index(self) -> int:
