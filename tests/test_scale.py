@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -21,8 +22,9 @@ from tracker.cli import main
 from tracker.config import load_config
 from tracker.detect import make_detector
 from tracker.eval.synthetic import SynthConfig, write_synthetic
-from tracker.multi import run_multi
+from tracker.multi import MultiStream, run_multi
 from tracker.pipeline import Pipeline
+from tracker.structures import Detections
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +198,26 @@ def test_pipeline_streams_api(videos):
         for result in pipe.streams(videos[:2]):
             seen.setdefault(result.stream, []).append(result.frame.index)
     assert seen == {0: list(range(25)), 1: list(range(25))}
+
+
+def test_a_slow_stream_does_not_hold_up_a_fast_one():
+    from tracker.source import Frame
+
+    def frames(count: int, delay: float):
+        image = np.full((120, 160, 3), 100, np.uint8)
+        for i in range(count):
+            time.sleep(delay)
+            yield Frame(i, i / 10.0, image)
+
+    class Nothing:
+        class_names = ("car",)
+
+        def detect(self, batch):
+            return [Detections.empty() for _ in batch]
+
+    config = load_config(None, ["pipeline.camera_motion=false"])
+    order = [r.stream for r in MultiStream(config, Nothing(), [frames(10, 0.3), frames(40, 0.0)])]
+    fast_done = max(i for i, s in enumerate(order) if s == 1)
+    slow_frames_before = sum(1 for s in order[:fast_done] if s == 0)
+    assert order.count(0) == 10 and order.count(1) == 40
+    assert slow_frames_before <= 2  # the fast stream finished while the slow one had barely begun

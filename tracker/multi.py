@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -111,13 +112,15 @@ class MultiStream:
     def _read(self, stream: StreamState, spec) -> None:
         """Decode one source into its queue (blocking only itself when its queue is full)."""
         try:
-            source = spec
-            if not isinstance(spec, Source):
+            if isinstance(spec, (str, int, Path)):
                 source = open_source(spec, self.fps, default_fps=self.config.tracker.frame_rate)
+            elif isinstance(spec, Source):
+                source = spec
+            else:  # any iterable of Frame (a generator from the caller's own camera code)
+                source = Source(f"stream-{stream.index}", self.fps or np.nan, True, iter(spec))
             stream.source = source
-            nominal = (
-                source.fps if np.isfinite(source.fps) and source.fps > 0 else self.config.tracker.frame_rate
-            )
+            rate = source.fps
+            nominal = rate if np.isfinite(rate) and rate > 0 else self.config.tracker.frame_rate
             stream.step_s = 1.0 / nominal
             camera = CameraMotion() if self.config.pipeline.camera_motion else None
             for frame in source:
@@ -195,8 +198,6 @@ class StreamSummary:
 
 def stream_stem(spec, index: int) -> str:
     """Output name of a stream: the file's (see ``batch.output_stem``), else ``stream-<i>``."""
-    from pathlib import Path
-
     from .batch import output_stem
 
     text = str(spec)
@@ -215,8 +216,6 @@ def run_multi(
 ) -> tuple[list[StreamSummary], MultiStats, float]:
     """Track ``sources`` through one detector; per stream an annotated video and a JSON Lines
     track file in ``out_dir``. Returns per-stream summaries, detector batching stats, wall time."""
-    from pathlib import Path
-
     from .render import Renderer
     from .sink import TrackWriter, VideoWriter
 
