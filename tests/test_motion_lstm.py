@@ -59,7 +59,7 @@ def test_batched_prediction_equals_one_by_one():
 
 def test_shipped_weights_load_as_plain_tensors():
     state = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
-    assert set(state) == {"hidden", "state_dict"}
+    assert set(state) == {"hidden", "residual", "state_dict"}
     assert all(isinstance(v, torch.Tensor) for v in state["state_dict"].values())
 
 

@@ -22,6 +22,7 @@ from .trajectories import (
     FEATURES,
     FUTURE_STEPS,
     GLOBAL_FEATURES,
+    STEP_S,
     Histories,
     boxes_from_targets,
     history_features,
@@ -32,11 +33,21 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motion_lstm.pt"
 
 
 class MotionLSTM(nn.Module):
-    """LSTM over the history, then a small head that outputs (FUTURE_STEPS, 4) offsets."""
+    """LSTM over the history, then a small head that outputs (FUTURE_STEPS, 4) offsets.
 
-    def __init__(self, hidden: int = 64) -> None:
+    With ``residual`` the head corrects a constant-velocity line fitted to the last
+    ``FIT_STEPS`` boxes instead of predicting from scratch: slow and steady objects (a parked
+    car seen from a car at rest, a walking pedestrian) then start from the right answer.
+    """
+
+    FIT_STEPS = 4
+
+    def __init__(self, hidden: int = 64, residual: bool = True) -> None:
         super().__init__()
         self.hidden = hidden
+        self.residual = residual
+        ahead = torch.arange(1, FUTURE_STEPS + 1, dtype=torch.float32) * STEP_S
+        self.register_buffer("ahead_s", ahead, persistent=False)
         self.lstm = nn.LSTM(FEATURES, hidden, batch_first=True)
         self.head = nn.Sequential(
             nn.Linear(hidden + GLOBAL_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
@@ -45,8 +56,19 @@ class MotionLSTM(nn.Module):
     def forward(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         """``steps`` (B, K, FEATURES), ``glob`` (B, GLOBAL_FEATURES) -> (B, FUTURE_STEPS, 4)."""
         _, (h, _) = self.lstm(steps)
-        out = self.head(torch.cat([h[-1], glob], dim=1))
-        return out.view(-1, FUTURE_STEPS, 4)
+        out = self.head(torch.cat([h[-1], glob], dim=1)).view(-1, FUTURE_STEPS, 4)
+        if self.residual:
+            out = out + self.line_fit(steps)[:, None, :] * self.ahead_s[None, :, None]
+        return out
+
+    def line_fit(self, steps: torch.Tensor) -> torch.Tensor:
+        """(B, 4) rates of the relative box coordinates: least squares through the newest box
+        (the origin of the features) over the last FIT_STEPS boxes."""
+        recent = steps[:, -self.FIT_STEPS :]
+        t, valid = recent[..., 4], recent[..., 5]
+        num = (valid[..., None] * t[..., None] * recent[..., 0:4]).sum(1)
+        den = (valid * t * t).sum(1, keepdim=True)
+        return torch.where(den > 1e-6, num / den.clamp(min=1e-6), torch.zeros_like(num))
 
 
 def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
@@ -59,7 +81,7 @@ def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "hidden" not in state or "state_dict" not in state:
         raise ValueError(f"{path}: not a motion LSTM checkpoint")
-    model = MotionLSTM(int(state["hidden"]))
+    model = MotionLSTM(int(state["hidden"]), bool(state.get("residual", False)))
     model.load_state_dict(state["state_dict"])
     return model.eval()
 

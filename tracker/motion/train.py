@@ -216,7 +216,7 @@ def save_checkpoint(model: MotionLSTM, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"hidden": model.hidden, "state_dict": model.state_dict()}, tmp)
+    torch.save({"hidden": model.hidden, "residual": model.residual, "state_dict": model.state_dict()}, tmp)
     tmp.replace(path)
 
 
