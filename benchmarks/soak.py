@@ -1,6 +1,6 @@
 """Soak test: the whole pipeline for N frames; resident memory and frames/s over time.
 
-    python benchmarks/soak.py --frames 1000000 [--every 10000] [--video] [--json F] [--plot F.png]
+    python benchmarks/soak.py --frames 1000000 [--every 10000] [--video] [--json F] [--plot runs/soak.png]
 
 Source: an endless synthetic scene generated on the fly (small frames, boxes that enter, move,
 and leave, so tracks are born and removed all the time). Detector: a cheap one that reports the
@@ -116,7 +116,7 @@ def main() -> None:
         "--no-camera-motion", action="store_true", help="Skip camera-motion estimation (its ~1.5 ms a frame)."
     )
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--plot", type=Path, default=Path("runs/soak.png"), help="PNG of the curves.")
     args = parser.parse_args()
 
     scene = EndlessScene(args.frames)
@@ -159,8 +159,10 @@ def main() -> None:
         )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.plot and samples:
+    if samples:
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
         plot(samples, args.plot)
+        print(f"plot: {args.plot}")
 
 
 def plot(samples: list[dict], path: Path) -> None:
