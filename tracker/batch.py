@@ -155,12 +155,12 @@ _detectors: dict[str, Any] = {}
 def _detector(config):
     """One detector per worker process and detector config (loading weights once, not per
     video)."""
-    from .pipeline import Pipeline
+    from .pipeline import detector_from_config
 
     key = json.dumps(asdict(config.detector), sort_keys=True)
     if key not in _detectors:
         _detectors.clear()
-        _detectors[key] = Pipeline._make_detector(config)
+        _detectors[key] = detector_from_config(config)
     return _detectors[key]
 
 

@@ -74,6 +74,13 @@ def _load(config_path: str | None, overrides: tuple[str, ...], fmt: str) -> Conf
     return load_config(path, list(overrides))
 
 
+def _video_config(config_path: str | None, overrides, detector_spec: str | None = None, *more: str) -> Config:
+    """The config of a video command: ``--config`` (default: configs/default.yaml), ``--set``
+    overrides, ``--detector`` and the command's own settings (``more``), in that order."""
+    extra = [*overrides, *([f"detector.kind={detector_spec}"] if detector_spec else []), *more]
+    return load_config(config_path or preset_path("default"), extra)
+
+
 def _load_dataset(data: str, fmt: str, detections: str, fps: float | None):
     from .eval.datasets import KITTI_FPS, load_kitti, load_mot
 
@@ -193,8 +200,7 @@ def _eval_video(video, gt_path, detector_spec, config_path, overrides, results_o
 
     if not gt_path:
         raise click.UsageError("DATA is a video: give its MOT ground truth with --gt")
-    extra = list(overrides) + ([f"detector.kind={detector_spec}"] if detector_spec else [])
-    config = load_config(config_path or preset_path("default"), extra)
+    config = _video_config(config_path, overrides, detector_spec)
     metrics, summaries = evaluate_videos([(Path(video), Path(gt_path))], config, results_out)
     click.echo(_table([("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]))
     click.echo(f"{summaries[0].frames} frames, pipeline {summaries[0].fps:.1f} frames/s")
@@ -316,16 +322,10 @@ def run_command(
     """Track SOURCE (video file, image folder or glob, camera index, RTSP/HTTP URL)."""
     from .pipeline import Pipeline
 
-    extra = list(overrides)
-    if detector_spec:
-        extra.append(f"detector.kind={detector_spec}")
-    if weights:
-        extra.append(f"detector.weights={weights}")
-    if device:
-        extra.append(f"detector.device={device}")
-    if classes:
-        extra.append(f"detector.classes=[{classes}]")
-    config = load_config(config_path or preset_path("default"), extra)
+    extra = [f"detector.weights={weights}"] if weights else []
+    extra += [f"detector.device={device}"] if device else []
+    extra += [f"detector.classes=[{classes}]"] if classes else []
+    config = _video_config(config_path, overrides, detector_spec, *extra)
     if no_video:
         out_video = None
     if out_video is None and tracks_out is None:
@@ -624,17 +624,13 @@ def batch_command(
         raise click.UsageError(
             "Ray is not installed: pip install 'driving-tracker[ray]' (or pip install ray)"
         )
-    extra = list(overrides)
-    if detector_spec:
-        extra.append(f"detector.kind={detector_spec}")
     # One core per video by default (stages one after the other, one thread each): across
     # videos the work parallelises better than within one, and every video gets the same
     # thread counts, so outputs do not depend on --workers.
     per_video = threads or 1
-    extra += [f"detector.threads={per_video}", "pipeline.encoder_threads=1"]
-    if per_video == 1:
-        extra.append("pipeline.threaded=false")
-    config = load_config(config_path or preset_path("default"), extra)
+    extra = [f"detector.threads={per_video}", "pipeline.encoder_threads=1"]
+    extra += ["pipeline.threaded=false"] if per_video == 1 else []
+    config = _video_config(config_path, overrides, detector_spec, *extra)
     videos = expand_inputs(inputs)
     job = BatchJob(diff_from_default(config), str(out_dir), not no_video, tracks_format, per_video)
     from tqdm import tqdm
@@ -675,11 +671,10 @@ def multi_command(sources, out_dir, detector_spec, config_path, overrides, fps, 
     """Track several SOURCES (files, cameras, URLs) at once through one shared detector, which
     batches frames across them; each source gets its own tracks and outputs in --out-dir."""
     from .multi import run_multi
-    from .pipeline import Pipeline
+    from .pipeline import detector_from_config
 
-    extra = list(overrides) + ([f"detector.kind={detector_spec}"] if detector_spec else [])
-    config = load_config(config_path or preset_path("default"), extra)
-    detector = Pipeline._make_detector(config)
+    config = _video_config(config_path, overrides, detector_spec)
+    detector = detector_from_config(config)
     summaries, stats, wall_s = run_multi(config, detector, list(sources), out_dir, not no_video, fps)
     for s in summaries:
         state = f"error: {s.error}" if s.error else "ok"

@@ -21,7 +21,8 @@ import numpy as np
 from .camera import CameraMotion
 from .config import Config
 from .detect import Detector
-from .source import Frame, Source, open_source
+from .pipeline import put_until_stopped
+from .source import Frame, LiveOptions, Source, open_source
 from .structures import Detections
 from .tracks import Tracker
 
@@ -113,7 +114,8 @@ class MultiStream:
         """Decode one source into its queue (blocking only itself when its queue is full)."""
         try:
             if isinstance(spec, (str, int, Path)):
-                source = open_source(spec, self.fps, default_fps=self.config.tracker.frame_rate)
+                live = LiveOptions.from_config(self.config.pipeline)
+                source = open_source(spec, self.fps, default_fps=self.config.tracker.frame_rate, live=live)
             elif isinstance(spec, Source):
                 source = spec
             else:  # any iterable of Frame (a generator from the caller's own camera code)
@@ -125,19 +127,13 @@ class MultiStream:
             camera = CameraMotion() if self.config.pipeline.camera_motion else None
             for frame in source:
                 warp = camera.update(frame.image) if camera is not None else None
-                while not self._stop.is_set():
-                    try:
-                        stream.frames.put((frame, warp), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not put_until_stopped(stream.frames, (frame, warp), self._stop):
                     return
         except Exception as exc:  # noqa: BLE001 - this stream ends; the others go on
             stream.error = exc
             self.stats.errors[stream.index] = f"{type(exc).__name__}: {exc}"
         finally:
-            stream.frames.put(_END)
+            put_until_stopped(stream.frames, _END, self._stop)  # never blocks once the consumer has gone
 
     def _gather(self) -> list[tuple[StreamState, Frame, np.ndarray | None]]:
         """Ready frames, one per live stream per round, at most ``batch_size`` in all (the
@@ -179,11 +175,12 @@ class MultiStream:
                 for (stream, frame, warp), dets in zip(batch, results, strict=True):
                     if not isinstance(dets, Detections):
                         raise TypeError(f"detector returned {type(dets).__name__}, expected Detections")
-                    out.put((stream, frame, warp, dets))
+                    if not put_until_stopped(out, (stream, frame, warp, dets), self._stop):
+                        return
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
-            out.put(exc)
+            put_until_stopped(out, exc, self._stop)
         finally:
-            out.put(_END)
+            put_until_stopped(out, _END, self._stop)
 
 
 @dataclass

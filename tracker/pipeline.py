@@ -85,12 +85,13 @@ class _Stage(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
             with contextlib.suppress(AttributeError, TypeError):
                 exc.stage = self.name  # type: ignore[attr-defined]  # for the error message
-            _put(self.out, exc, self.stop)
+            put_until_stopped(self.out, exc, self.stop)
         finally:
-            _put(self.out, _END, self.stop)
+            put_until_stopped(self.out, _END, self.stop)
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+def put_until_stopped(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put ``item`` unless ``stop`` is set first; False when it was not put."""
     while not stop.is_set():
         try:
             q.put(item, timeout=0.1)
@@ -116,6 +117,12 @@ def _as_frames(source) -> Iterable[Frame]:
             yield Frame(i, float("nan"), np.asarray(item))
 
 
+def detector_from_config(config: Config) -> Detector:
+    """The detector that ``config.detector`` describes."""
+    d = config.detector
+    return make_detector(d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads)
+
+
 class Pipeline:
     """Video in, tracks out. Use as a context manager, or call ``close()``.
 
@@ -125,20 +132,13 @@ class Pipeline:
 
     def __init__(self, config: Config, detector: Detector | None = None) -> None:
         self.config = config
-        self.detector = detector if detector is not None else self._make_detector(config)
+        self.detector = detector if detector is not None else detector_from_config(config)
         self.class_names = tuple(self.detector.class_names)
         self.tracker = Tracker(config.tracker, self.class_names)
         self.stage_s: dict[str, float] = {"decode": 0.0, "camera": 0.0, "detect": 0.0, "track": 0.0}
         self.last_source: Source | None = None
         self.last_summary: RunSummary | None = None
         self._stop_request: type[BaseException] | None = None
-
-    @staticmethod
-    def _make_detector(config: Config) -> Detector:
-        d = config.detector
-        return make_detector(
-            d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads
-        )
 
     @classmethod
     def from_config(
@@ -184,10 +184,7 @@ class Pipeline:
 
     def live_options(self) -> LiveOptions:
         """Policy and reconnection of live sources, from ``config.pipeline``."""
-        p = self.config.pipeline
-        return LiveOptions(
-            policy=p.live_policy, reconnect_max_s=p.reconnect_max_s, reconnect_budget_s=p.reconnect_budget_s
-        )
+        return LiveOptions.from_config(self.config.pipeline)
 
     def stream(self, source, fps: float | None = None) -> Iterator[Result]:
         """Track every frame of ``source``; a generator, so it also runs on endless streams."""
@@ -284,7 +281,7 @@ class Pipeline:
                 start = time.perf_counter()
                 warp = camera.update(frame.image)
                 self.stage_s["camera"] += time.perf_counter() - start
-            if not _put(out, (frame, warp), stop):
+            if not put_until_stopped(out, (frame, warp), stop):
                 return
 
     def _detect(self, inp: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
@@ -316,7 +313,7 @@ class Pipeline:
             for (frame, warp), dets in zip(batch, results, strict=True):
                 if not isinstance(dets, Detections):
                     raise TypeError(f"detector returned {type(dets).__name__}, expected Detections")
-                if not _put(out, (frame, warp, dets), stop):
+                if not put_until_stopped(out, (frame, warp, dets), stop):
                     return
 
     def run(

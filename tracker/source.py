@@ -224,6 +224,15 @@ class LiveOptions:
     reconnect_max_s: float = 4.0
     reconnect_budget_s: float = 60.0
 
+    @classmethod
+    def from_config(cls, pipeline) -> LiveOptions:
+        """From a ``PipelineConfig`` (``live_policy``, ``reconnect_max_s``, ``reconnect_budget_s``)."""
+        return cls(
+            policy=pipeline.live_policy,
+            reconnect_max_s=pipeline.reconnect_max_s,
+            reconnect_budget_s=pipeline.reconnect_budget_s,
+        )
+
 
 def _open_capture(spec: int | str, live: bool, options: LiveOptions | None = None) -> Source:
     options = options or LiveOptions()
