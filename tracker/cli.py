@@ -285,6 +285,37 @@ def _load_space(path: str) -> dict:
     return raw
 
 
+@main.command("calibrate")
+@click.argument("data", type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["kitti", "mot"]), default="kitti", show_default=True)
+@click.option("--detections", default="det_pointrcnn", show_default=True, help="KITTI detection folder.")
+@click.option("--classes", default="car,pedestrian", show_default=True, help="KITTI classes to measure.")
+@click.option(
+    "--min-iou", type=click.FloatRange(0.05, 0.95), default=0.3, show_default=True, help="IoU to pair boxes."
+)
+@_user_errors
+def calibrate_command(data, fmt, detections, classes, min_iou):
+    """Measure how much wider or taller the detections are than the true boxes, per class and
+    per sequence, and print the box_scale that undoes a bias found on every sequence."""
+    from .eval.calibrate import box_bias
+
+    dataset = _load_dataset(data, fmt, detections, None)
+    class_list = (
+        tuple(c.strip() for c in classes.split(",") if c.strip()) if fmt == "kitti" else ("pedestrian",)
+    )
+    for bias in box_bias(dataset, class_list, min_iou):
+        click.echo(
+            f"{bias.cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "
+            f"height {bias.log_height:+.3f}"
+        )
+        for name, (n, lw, lh) in bias.per_sequence.items():
+            click.echo(f"    {name}: {n:5d} pairs  width {lw:+.3f}  height {lh:+.3f}")
+        width, height = bias.box_scale
+        width = width if bias.consistent(0) else 1.0
+        height = height if bias.consistent(1) else 1.0
+        click.echo(f"    -> tracker.per_class.{bias.cls}.box_scale: [{width}, {height}]")
+
+
 @main.command("run")
 @click.argument("source")
 @click.option("--out", "out_video", type=click.Path(dir_okay=False), help="Annotated video (H.264 MP4).")

@@ -138,9 +138,16 @@ class TrackerConfig:
     cross_class_nms_classes: tuple[str, ...] = ()
     # Votes needed, relative to the current class, before a track changes class.
     class_switch_ratio: float = 1.5
+    # Width and height factors applied about each incoming detection's centre: calibrates a
+    # detector whose boxes are consistently too wide or tall for the objects (set per class).
+    box_scale: tuple[float, float] = (1.0, 1.0)
 
     def validate(self, key: str) -> None:
         _positive(self.frame_rate, f"{key}.frame_rate")
+        if len(self.box_scale) != 2:
+            raise ConfigError(f"{key}.box_scale: expected [width, height] factors, got {self.box_scale}")
+        for factor in self.box_scale:
+            _in_range(factor, 0.1, 10.0, f"{key}.box_scale")
         self.motion.validate(f"{key}.motion")
         self.association.validate(f"{key}.association")
         self.lifecycle.validate(f"{key}.lifecycle")
@@ -171,6 +178,8 @@ class DetectorConfig:
     classes: tuple[str, ...] = ()
     # Detections below this never reach the tracker (the tracker's own thresholds come after).
     score_threshold: float = 0.1
+    # Built-in detector only: move box sides onto the colour edges in the image (tracker.detect.refine).
+    refine_edges: bool = True
     # CPU threads for the detector; 0 = half the cores, so that decoding and encoding run
     # beside it instead of competing for the same cores.
     threads: int = 0

@@ -68,6 +68,12 @@ class Detections:
         """Select rows by boolean mask, integer indices or slice: ``dets[dets.score > 0.5]``."""
         return Detections(self.xyxy[index], self.score[index], self.class_id[index])
 
+    def rescaled(self, width_factor: float, height_factor: float) -> Detections:
+        """The same detections with each box's width and height scaled about its centre."""
+        centre = (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        half = (self.xyxy[:, 2:] - self.xyxy[:, :2]) / 2 * np.array([width_factor, height_factor], np.float32)
+        return Detections(np.hstack([centre - half, centre + half]), self.score, self.class_id)
+
     def valid_mask(self) -> np.ndarray:
         """Rows whose box and score are finite and whose box has positive width and height."""
         finite = np.isfinite(self.xyxy).all(axis=1) & np.isfinite(self.score)

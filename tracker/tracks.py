@@ -124,6 +124,8 @@ class _GroupTracker:
         life = self.config.lifecycle
         assoc = self.config.association
         t = self.table
+        if self.config.box_scale != (1.0, 1.0) and len(dets):
+            dets = dets.rescaled(*self.config.box_scale)
 
         # 1. Predict every track to this frame (lost tracks keep their size).
         if len(t) and dt > 0:
