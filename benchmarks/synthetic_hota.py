@@ -1,10 +1,13 @@
 """End-to-end accuracy on synthetic videos: built-in detector + tracker, TrackEval HOTA (MOT).
 
-    python benchmarks/synthetic_hota.py [--seeds 0-7] [--frames 150] [--detector builtin] [--json FILE]
+    python benchmarks/synthetic_hota.py [--seeds 0-7] [--frames 150] [--detector builtin]
+        [--generator own|alt] [--json FILE]
 
 Videos come from the project's generator with seeds below the training seeds of the built-in
-detector (training starts at 10000), with frame size and rate varying by seed. For scale it also
-reports the tracker on the ground-truth boxes (a perfect detector).
+detector (training starts at 10000), with frame size and rate varying by seed; ``--generator alt``
+takes them from ``benchmarks/alt_generator.py`` instead, a second generator to the same spec that
+the detector never trained on. For scale it also reports the tracker on the ground-truth boxes (a
+perfect detector).
 """
 
 from __future__ import annotations
@@ -32,9 +35,18 @@ def seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def make_videos(folder: Path, seed_list: list[int], frames: int) -> list[tuple[Path, Path]]:
+def make_videos(
+    folder: Path, seed_list: list[int], frames: int, generator: str = "own"
+) -> list[tuple[Path, Path]]:
     pairs = []
     for seed in seed_list:
+        if generator == "alt":
+            from alt_generator import generate
+
+            video, gt = folder / f"alt-{seed:03d}.mp4", folder / f"alt-{seed:03d}_gt.txt"
+            generate(video, gt, seed, frames)
+            pairs.append((video, gt))
+            continue
         width, height = SIZES[seed % len(SIZES)]
         fps = (10.0, 15.0, 25.0, 30.0)[seed % 4]
         config = SynthConfig(
@@ -51,13 +63,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=seeds, default=seeds("0-7"))
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--detector", default="builtin")
+    parser.add_argument("--generator", choices=("own", "alt"), default="own")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        pairs = make_videos(tmp, args.seeds, args.frames)
-        report = {}
+        pairs = make_videos(tmp, args.seeds, args.frames, args.generator)
+        report = {"generator": args.generator}
         for name, spec in (("pipeline", args.detector), ("ground_truth_boxes", None)):
             runs = []
             for video, gt in pairs:

@@ -66,3 +66,25 @@ def test_training_is_reproducible(tmp_path):
     state = torch.load(tmp_path / "a.pt", weights_only=True)
     BuiltinDetector(tmp_path / "a.pt", device="cpu")
     assert "heatmap.weight" in state
+
+
+@pytest.mark.skipif(not builtin.WEIGHTS.is_file(), reason="shipped weights not built yet")
+def test_edge_refinement_tightens_the_boxes_and_can_be_switched_off():
+    from tracker.associate import iou_matrix
+    from tracker.detect import make_detector
+    from tracker.eval.synthetic import SynthConfig, SyntheticVideo
+
+    refined = make_detector("builtin", "cpu")
+    raw = make_detector("builtin", "cpu", refine_edges=False)
+    assert refined.refine_edges and not raw.refine_edges
+    video = list(SyntheticVideo(SynthConfig(width=640, height=360, num_frames=30, seed=5)).frames())
+    ious = {"refined": [], "raw": []}
+    for index in (5, 15, 25):
+        image, truth = video[index]
+        clear = truth.xyxy[truth.visibility >= 0.5]
+        for name, det in (("refined", refined), ("raw", raw)):
+            (dets,) = det.detect([Frame(index, 0.0, image)])
+            best = iou_matrix(clear, dets[dets.score >= 0.3].xyxy).max(axis=1)
+            ious[name] += list(best[best >= 0.5])
+    assert np.mean(ious["refined"]) > np.mean(ious["raw"])
+    assert np.mean(ious["refined"]) > 0.9, ious

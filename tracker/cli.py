@@ -463,27 +463,20 @@ class _Progress:
 
 @main.command("train-detector")
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--steps", type=click.IntRange(1, 1_000_000), default=3500, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1, 512), default=12, show_default=True)
+@click.option("--steps", type=click.IntRange(1, 1_000_000), default=3000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, 512), default=8, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--lr", type=float, default=3e-3, show_default=True, help="Peak learning rate (one-cycle).")
-@click.option(
-    "--crop", type=click.IntRange(64, 1024), default=256, show_default=True, help="Training window, px."
-)
 @click.option(
     "--init", "init_path", type=click.Path(dir_okay=False, exists=True), help="Start from these weights."
 )
 @_user_errors
-def train_detector_command(out, steps, batch_size, seed, lr, crop, init_path):
+def train_detector_command(out, steps, batch_size, seed, lr, init_path):
     """Train the built-in BoxNet detector on generated videos (reproducible; CPU minutes).
 
     \b
-    The shipped weights (tracker/detect/weights/boxnet.pt) were made in three stages:
-      track train-detector stage1.pt
-      track train-detector stage2.pt --init stage1.pt --crop 384 --steps 1000 \\
-          --batch-size 8 --lr 1e-3 --seed 1
-      track train-detector boxnet.pt --init stage2.pt --crop 384 --steps 1500 \\
-          --batch-size 8 --lr 1e-3 --seed 2
+    The shipped weights (tracker/detect/weights/boxnet.pt) were made with:
+      track train-detector boxnet.pt
     """
     from .detect.train_builtin import train
 
@@ -491,16 +484,7 @@ def train_detector_command(out, steps, batch_size, seed, lr, crop, init_path):
         if step % 50 == 0 or step == steps - 1:
             click.echo(f"step {step + 1}/{steps}: loss {loss:.3f}", err=True)
 
-    train(
-        out,
-        steps=steps,
-        batch_size=batch_size,
-        seed=seed,
-        lr=lr,
-        progress=progress,
-        crop=crop,
-        init=init_path,
-    )
+    train(out, steps=steps, batch_size=batch_size, seed=seed, lr=lr, progress=progress, init=init_path)
     click.echo(f"wrote {out}")
 
 

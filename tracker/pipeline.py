@@ -120,7 +120,9 @@ def _as_frames(source) -> Iterable[Frame]:
 def detector_from_config(config: Config) -> Detector:
     """The detector that ``config.detector`` describes."""
     d = config.detector
-    return make_detector(d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads)
+    return make_detector(
+        d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads, d.refine_edges
+    )
 
 
 class Pipeline:

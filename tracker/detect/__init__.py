@@ -70,9 +70,10 @@ def make_detector(
     classes: Sequence[str] | None = None,
     score_threshold: float = 0.1,
     threads: int = 0,
+    refine_edges: bool = True,
 ) -> Detector:
     """Build the detector named by ``spec`` (see ``DETECTOR_HELP``); ``threads`` CPU threads
-    (0 = half the cores)."""
+    (0 = half the cores); ``refine_edges``: the built-in detector snaps box sides to edges."""
     threads = cpu_threads(threads)
     kind, _, arg = spec.partition(":")
     if kind in ("builtin", "torchvision"):
@@ -82,7 +83,7 @@ def make_detector(
     if kind == "builtin":
         from .builtin import BuiltinDetector
 
-        return BuiltinDetector(arg or weights or None, device, score_threshold)
+        return BuiltinDetector(arg or weights or None, device, score_threshold, refine_edges)
     if kind == "onnx" and arg:
         from .onnx import OnnxYoloxDetector
 

@@ -2,9 +2,10 @@
 
 A small CenterNet-style network: the image is scaled so that its long side is ``INPUT_SIDE``
 pixels; at stride 4 the network predicts a heat map of box centres, each box's size and the
-centre's sub-cell offset. Dilated residual blocks give a receptive field of about 250 input
-pixels, enough to see both edges of the largest boxes. Peaks of the heat map (3x3 max-pool) are
-the detections: no NMS needed.
+centre's sub-cell offset. An encoder down to stride 32 merged back top-down sees the whole
+input, so the largest boxes and boxes cut by the border are found too. Peaks of the heat map
+(3x3 max-pool) are the detections. The network proposes; ``refine.snap_edges`` then moves each
+side onto the colour edge it sits near, to the pixel.
 
 Weights are trained by ``track train-detector`` on the project's generator and ship inside the
 package (``weights/boxnet.pt``, loaded with ``torch.load(..., weights_only=True)``).
@@ -20,6 +21,7 @@ import numpy as np
 from ..source import Frame
 from ..structures import Detections
 from .nms import batched_nms
+from .refine import snap_edges
 
 INPUT_SIDE = 512
 STRIDE = 4
@@ -32,9 +34,17 @@ def build_network():
     """The BoxNet module (torch is imported here so that importing this file stays cheap)."""
     import torch
     from torch import nn
+    from torch.nn.functional import interpolate
+
+    def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        )
 
     class Residual(nn.Module):
-        def __init__(self, channels: int, dilation: int) -> None:
+        def __init__(self, channels: int, dilation: int = 1) -> None:
             super().__init__()
             self.body = nn.Sequential(
                 nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation, bias=False),
@@ -48,25 +58,32 @@ def build_network():
             return torch.relu(x + self.body(x))
 
     class BoxNet(nn.Module):
-        def __init__(self, width: int = 32) -> None:
+        """Encoder down to stride 32 (a receptive field wider than the input, so that the
+        largest and border-cut boxes are seen whole), top-down merge back to stride 4."""
+
+        def __init__(self, widths: tuple[int, int, int, int] = (32, 48, 64, 96)) -> None:
             super().__init__()
-            self.stem = nn.Sequential(
-                nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(16),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(16, width, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(inplace=True),
-            )
-            self.blocks = nn.Sequential(*(Residual(width, d) for d in (1, 2, 4, 8, 16, 1)))
-            self.heatmap = nn.Conv2d(width, 1, 1)
-            self.size = nn.Conv2d(width, 2, 1)  # log of box width and height, in cells
-            self.offset = nn.Conv2d(width, 2, 1)  # centre offset within the cell, 0..1
+            w4, w8, w16, w32 = widths
+            self.stem = nn.Sequential(conv_bn(3, 16, 2), conv_bn(16, w4, 2), Residual(w4))
+            self.down8 = nn.Sequential(conv_bn(w4, w8, 2), Residual(w8))
+            self.down16 = nn.Sequential(conv_bn(w8, w16, 2), Residual(w16), Residual(w16, 2))
+            self.down32 = nn.Sequential(conv_bn(w16, w32, 2), Residual(w32), Residual(w32, 2))
+            self.lateral = nn.ModuleList(nn.Conv2d(c, w4, 1) for c in widths)
+            self.merge = nn.ModuleList(conv_bn(w4, w4) for _ in range(3))
+            self.heatmap = nn.Conv2d(w4, 1, 1)
+            self.size = nn.Conv2d(w4, 2, 1)  # log of box width and height, in cells
+            self.offset = nn.Conv2d(w4, 2, 1)  # centre offset within the cell, 0..1
             nn.init.constant_(self.heatmap.bias, -4.0)  # start from "nothing here"
 
         def forward(self, x):
-            features = self.blocks(self.stem(x))
-            return self.heatmap(features), self.size(features), self.offset(features)
+            c4 = self.stem(x)
+            c8 = self.down8(c4)
+            c16 = self.down16(c8)
+            top = self.lateral[3](self.down32(c16))
+            for level, skip in ((2, c16), (1, c8), (0, c4)):
+                top = interpolate(top, size=skip.shape[-2:], mode="nearest") + self.lateral[level](skip)
+                top = self.merge[level](top)
+            return self.heatmap(top), self.size(top), self.offset(top)
 
     return BoxNet()
 
@@ -128,7 +145,13 @@ class BuiltinDetector:
 
     class_names = CLASS_NAMES
 
-    def __init__(self, weights: str | Path | None = None, device: str = "auto", score_threshold: float = 0.1):
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        score_threshold: float = 0.1,
+        refine_edges: bool = True,
+    ):
         import torch
 
         from .torchvision_models import resolve_device
@@ -150,6 +173,7 @@ class BuiltinDetector:
         if self.half:
             self.model.half()
         self.score_threshold = score_threshold
+        self.refine_edges = refine_edges
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         import torch
@@ -169,6 +193,12 @@ class BuiltinDetector:
                 tensor = tensor.half()
             with torch.inference_mode():
                 heatmap, size, offset = self.model(tensor)
-            out += decode(heatmap, size, offset, scale, self.score_threshold)
+            found = decode(heatmap, size, offset, scale, self.score_threshold)
+            if self.refine_edges:
+                found = [
+                    Detections(snap_edges(frame.image, dets.xyxy), dets.score, dets.class_id)
+                    for frame, dets in zip(frames[start:end], found, strict=True)
+                ]
+            out += found
             start = end
         return out

@@ -1,8 +1,11 @@
 """Training of the built-in BoxNet detector on the project's synthetic generator.
 
-Reproducible (fixed seeds for data and initialisation) and CPU-sized: random 256x256 crops of
-frames scaled as at inference, CenterNet targets (Gaussian centre heat map, log size, offset),
-focal loss. Training seeds start at ``TRAIN_SEED_BASE``; evaluation uses seeds below it.
+Reproducible (fixed seeds for data and initialisation) and CPU-sized: whole frames scaled as at
+inference (long side 512) on a 512x384 canvas, so that the largest boxes are seen whole;
+CenterNet targets (Gaussian centre heat map, log size, offset), focal loss. The frames are
+degraded as video would degrade them (4:2:0 chroma, exposure, noise) so that the detector does
+not depend on the generator's clean pixels. Training seeds start at ``TRAIN_SEED_BASE``;
+evaluation uses seeds below it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from .builtin import STRIDE, build_network, input_size
 
 log = logging.getLogger(__name__)
 TRAIN_SEED_BASE = 10_000
-CROP = 256
+CANVAS = (384, 512)  # height, width: every training frame fits whole
 SIZES = ((320, 240), (480, 272), (640, 360), (960, 540), (1280, 720))
 
 
@@ -77,30 +80,41 @@ def _targets(boxes: np.ndarray, cells_h: int, cells_w: int):
     return heat, size, offset, mask
 
 
-def make_batch(stream: FrameStream, batch_size: int, crop: int = CROP):
+def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """What a video codec and a different camera do to a frame: 4:2:0 chroma (half the
+    time), exposure and contrast changes, sensor noise."""
+    import cv2
+
+    height, width = image.shape[:2]
+    if rng.uniform() < 0.5 and height % 2 == 0 and width % 2 == 0:
+        image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)
+    out = image.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20)
+    out += rng.normal(0, rng.uniform(0, 6), out.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def make_batch(stream: FrameStream, batch_size: int, canvas: tuple[int, int] = CANVAS):
     import cv2
     import torch
 
     rng = stream.rng
-    images = np.zeros((batch_size, crop, crop, 3), np.uint8)
-    cells = crop // STRIDE
-    heats = np.zeros((batch_size, 1, cells, cells), np.float32)
-    sizes = np.zeros((batch_size, 2, cells, cells), np.float32)
-    offsets = np.zeros((batch_size, 2, cells, cells), np.float32)
-    masks = np.zeros((batch_size, cells, cells), np.float32)
+    ch, cw = canvas
+    images = np.zeros((batch_size, ch, cw, 3), np.uint8)
+    cells_h, cells_w = ch // STRIDE, cw // STRIDE
+    heats = np.zeros((batch_size, 1, cells_h, cells_w), np.float32)
+    sizes = np.zeros((batch_size, 2, cells_h, cells_w), np.float32)
+    offsets = np.zeros((batch_size, 2, cells_h, cells_w), np.float32)
+    masks = np.zeros((batch_size, cells_h, cells_w), np.float32)
     for b in range(batch_size):
         image, truth = stream.sample()
         height, width = image.shape[:2]
         _, _, scale = input_size(height, width)
-        sh, sw = int(round(height * scale)), int(round(width * scale))
-        scaled = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
-        y0 = int(rng.integers(0, max(sh - crop, 0) + 1))
-        x0 = int(rng.integers(0, max(sw - crop, 0) + 1))
-        window = scaled[y0 : y0 + crop, x0 : x0 + crop]
-        images[b, : window.shape[0], : window.shape[1]] = window
+        sh, sw = min(int(round(height * scale)), ch), min(int(round(width * scale)), cw)
+        scaled = cv2.resize(degrade(image, rng), (sw, sh), interpolation=cv2.INTER_AREA)
+        images[b, :sh, :sw] = scaled
         keep = truth.visibility >= MIN_VISIBILITY
-        boxes = truth.xyxy[keep] * scale - np.array([x0, y0, x0, y0], np.float32)
-        heats[b, 0], sizes[b], offsets[b], masks[b] = _targets(boxes, cells, cells)
+        boxes = truth.xyxy[keep] * scale
+        heats[b, 0], sizes[b], offsets[b], masks[b] = _targets(boxes, cells_h, cells_w)
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
     return x, *(torch.from_numpy(a) for a in (heats, sizes, offsets, masks))
 
@@ -119,19 +133,15 @@ def focal_loss(logits, target):
 
 def train(
     out_path: str | Path,
-    steps: int = 3500,
-    batch_size: int = 12,
+    steps: int = 3000,
+    batch_size: int = 8,
     seed: int = 0,
     lr: float = 3e-3,
     progress: Callable[[int, float], None] | None = None,
-    crop: int = CROP,
     init: str | Path | None = None,
 ) -> list[tuple[int, float]]:
-    """Train BoxNet and save its state dict; returns (step, loss) pairs.
-
-    ``init`` starts from saved weights (fine-tuning, e.g. on larger ``crop``s so that the largest
-    boxes fit whole in a training window).
-    """
+    """Train BoxNet and save its state dict (half precision, to keep the package small);
+    returns (step, loss) pairs. ``init`` starts from saved weights (fine-tuning)."""
     import torch
 
     torch.manual_seed(seed)
@@ -145,7 +155,7 @@ def train(
     model.train()
     start = time.time()
     for step in range(steps):
-        x, heat, size, offset, mask = make_batch(stream, batch_size, crop)
+        x, heat, size, offset, mask = make_batch(stream, batch_size)
         pred_heat, pred_size, pred_offset = model(x)
         m = mask.unsqueeze(1)
         n = mask.sum().clamp(min=1.0)
@@ -166,5 +176,5 @@ def train(
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
-    torch.save(model.state_dict(), out_path)
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, out_path)
     return history
