@@ -475,8 +475,9 @@ def train_detector_command(out, steps, batch_size, seed, lr, init_path):
     """Train the built-in BoxNet detector on generated videos (reproducible; CPU minutes).
 
     \b
-    The shipped weights (tracker/detect/weights/boxnet.pt) were made with:
-      track train-detector boxnet.pt
+    The shipped weights (tracker/detect/weights/boxnet.pt) were made in two stages:
+      track train-detector stage1.pt
+      track train-detector boxnet.pt --init stage1.pt --steps 2500 --lr 1e-3 --seed 1
     """
     from .detect.train_builtin import train
 

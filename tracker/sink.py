@@ -96,8 +96,10 @@ class VideoWriter:
         stream.pix_fmt = "yuv420p"
         keyframe_every = str(max(1, round(float(self.rate))))  # a keyframe, so a fragment, a second
         # No B-frames: fragmented MP4 has no edit list to hide their delay, and timestamps must
-        # start at 0 (they also keep the latency of a live recording down).
-        options = {"crf": "23", "preset": "veryfast", "g": keyframe_every, "bf": "0"}
+        # start at 0 (they also keep the latency of a live recording down). superfast rather than
+        # veryfast: on a 2-core machine the encoder shares the cores with the detector, and the
+        # whole pipeline runs a third faster (highway clip 34 -> 45 frames/s) for files ~30 % larger.
+        options = {"crf": "23", "preset": "superfast", "g": keyframe_every, "bf": "0"}
         if self.threads > 0:
             options["threads"] = str(self.threads)
         stream.options = options
