@@ -125,8 +125,11 @@ class VideoWriter:
             if (w, h) != (self._stream.width, self._stream.height):
                 image = fit_frame(image, self._stream.width, self._stream.height)
             import av
+            import cv2
 
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            # OpenCV's BGR -> I420 is several times faster than PyAV's own conversion.
+            yuv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2YUV_I420)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         else:
