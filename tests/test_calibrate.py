@@ -88,3 +88,22 @@ def test_pointrcnn_pedestrians_are_too_wide_on_every_dev_sequence_and_kitti_yaml
     assert ped.consistent(0) and all(lw > 0.15 for _, lw, _ in ped.per_sequence.values())
     shipped = load_config(ROOT / "configs" / "kitti.yaml").tracker.for_class("pedestrian").box_scale
     assert shipped == ped.box_scale
+
+
+def test_box_bias_on_a_mot_folder_counts_unlabelled_detections(tmp_path):
+    from tracker.eval.datasets import load_mot
+
+    seq = tmp_path / "mot" / "SEQ-01"
+    (seq / "det").mkdir(parents=True)
+    (seq / "gt").mkdir()
+    det_lines, gt_lines = [], []
+    for f in range(1, 21):
+        x = 50 + 5 * f
+        gt_lines.append(f"{f},1,{x},100,40,80,1,1,1.0\n")
+        det_lines.append(f"{f},-1,{x},{100 - 8},40,96,0.9\n")  # 1.2x too tall, same width
+    (seq / "det" / "det.txt").write_text("".join(det_lines))
+    (seq / "gt" / "gt.txt").write_text("".join(gt_lines))
+    (bias,) = box_bias(load_mot(tmp_path / "mot"), ("pedestrian",))
+    assert bias.pairs == 20
+    assert bias.log_width == pytest.approx(0.0, abs=1e-6)
+    assert bias.log_height == pytest.approx(np.log(1.2), abs=1e-4)

@@ -81,6 +81,11 @@ def _video_config(config_path: str | None, overrides, detector_spec: str | None 
     return load_config(config_path or preset_path("default"), extra)
 
 
+def _class_list(classes: str) -> tuple[str, ...]:
+    """``--classes car,pedestrian`` -> ("car", "pedestrian")."""
+    return tuple(c.strip() for c in classes.split(",") if c.strip())
+
+
 def _load_dataset(data: str, fmt: str, detections: str, fps: float | None):
     from .eval.datasets import KITTI_FPS, load_kitti, load_mot
 
@@ -250,7 +255,7 @@ def tune_command(
     config = _load(config_path, overrides, fmt)
     dataset = _load_dataset(data, fmt, detections, fps)
     space = _load_space(space_path) if space_path else None
-    class_list = tuple(c.strip() for c in classes.split(",") if c.strip()) if fmt == "kitti" else None
+    class_list = _class_list(classes) if fmt == "kitti" else None
 
     def progress(cls, i, trial):
         click.echo(f"{cls} trial {i + 1}/{trials}: HOTA {trial.hota:.2f}", err=True)
@@ -300,9 +305,7 @@ def calibrate_command(data, fmt, detections, classes, min_iou):
     from .eval.calibrate import box_bias
 
     dataset = _load_dataset(data, fmt, detections, None)
-    class_list = (
-        tuple(c.strip() for c in classes.split(",") if c.strip()) if fmt == "kitti" else ("pedestrian",)
-    )
+    class_list = _class_list(classes) if fmt == "kitti" else ("pedestrian",)
     for bias in box_bias(dataset, class_list, min_iou):
         click.echo(
             f"{bias.cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "

@@ -73,10 +73,9 @@ def _snap_one(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     new = [x1, y1, x2, y2]
     for axis in (0, 1):
         if axis == 0:
-            profile, origin, side, limit = columns, left, w, width
+            profile, origin, reach, limit = columns, left, reach_x, width
         else:
-            profile, origin, side, limit = rows, top, h, height
-        reach = max(MIN_SEARCH_PX, SEARCH * side)
+            profile, origin, reach, limit = rows, top, reach_y, height
         for entering, index in ((True, axis), (False, axis + 2)):
             detected = new[index] - origin
             edge = _edge(profile, detected, reach, entering)

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ..associate import iou_matrix
-from ..formats import read_kitti_labels, read_mot
+from ..formats import BoxTable, read_kitti_labels, read_mot
 from .datasets import Dataset
 
 MIN_PAIRS_PER_SEQUENCE = 10
@@ -49,15 +49,17 @@ class BoxBias:
 def box_bias(dataset: Dataset, classes: tuple[str, ...], min_iou: float = 0.3) -> list[BoxBias]:
     """Match detections to ground truth frame by frame (Hungarian on IoU >= ``min_iou``) and
     measure each class's bias. KITTI: classes by name; MOT: one class."""
+    truths = {seq.name: _truth_table(dataset, seq.name) for seq in dataset.sequences}
     out = []
     for cls in classes:
         ratios: dict[str, np.ndarray] = {}
         class_id = dataset.class_names.index(cls)
         for seq in dataset.sequences:
-            truth_frame, truth = _truth(dataset, seq.name, cls)
+            truth_frame, truth = _class_truth(dataset, truths[seq.name], class_id)
             pairs = [np.zeros((0, 2))]
             for i, dets in enumerate(seq.frames):
-                mine = dets.xyxy[dets.class_id == class_id]
+                # MOT files carry one class, often unlabelled (-1): every detection counts.
+                mine = dets.xyxy if dataset.format == "mot" else dets.xyxy[dets.class_id == class_id]
                 pairs.append(_matched_log_ratios(mine, truth[truth_frame == i], min_iou))
             ratios[seq.name] = np.concatenate(pairs)
         everything = np.concatenate(list(ratios.values())) if ratios else np.zeros((0, 2))
@@ -73,14 +75,18 @@ def box_bias(dataset: Dataset, classes: tuple[str, ...], min_iou: float = 0.3) -
     return out
 
 
-def _truth(dataset: Dataset, name: str, cls: str) -> tuple[np.ndarray, np.ndarray]:
-    """(frame, xyxy) of the evaluated true boxes of one class in one sequence."""
+def _truth_table(dataset: Dataset, name: str) -> BoxTable:
+    """One sequence's ground truth, read once for every class."""
     if dataset.format == "kitti":
-        table = read_kitti_labels(dataset.root / "label_02" / f"{name}.txt")
-        keep = (table.class_id == dataset.class_names.index(cls)) & ~table.ignore
-    else:
-        table = read_mot(dataset.gt_files[name], "gt")
-        keep = ~table.ignore
+        return read_kitti_labels(dataset.root / "label_02" / f"{name}.txt")
+    return read_mot(dataset.gt_files[name], "gt")
+
+
+def _class_truth(dataset: Dataset, table: BoxTable, class_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(frame, xyxy) of the evaluated true boxes of one class (MOT: the only class)."""
+    keep = ~table.ignore
+    if dataset.format == "kitti":
+        keep &= table.class_id == class_id
     return table.frame[keep], table.xyxy[keep]
 
 
