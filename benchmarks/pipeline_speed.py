@@ -21,11 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tracker.camera import CameraMotion  # noqa: E402
-from tracker.config import cpu_threads, load_config  # noqa: E402
+from tracker.config import load_config  # noqa: E402
 from tracker.detect import make_detector  # noqa: E402
-from tracker.pipeline import Pipeline  # noqa: E402
+from tracker.pipeline import Pipeline, detector_batch_size, video_writer  # noqa: E402
 from tracker.render import Renderer  # noqa: E402
-from tracker.sink import VideoWriter  # noqa: E402
 from tracker.source import open_source  # noqa: E402
 from tracker.tracks import Tracker  # noqa: E402
 
@@ -34,23 +33,32 @@ HIGHWAY = ROOT.parent / "shared" / "data" / "real" / "highway_720p.mp4"
 YOLOX = ROOT.parent / "shared" / "models" / "yolox_nano.onnx"
 
 
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
+def best_of(repeats: int, fn):
+    """``fn()``'s value and its fastest time over ``repeats`` runs (the machine is shared:
+    every stage alone and the whole pipeline are timed the same way)."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return value, best
 
 
-def measure(video: Path, detector_spec: str, repeats: int) -> dict:
-    config = load_config(None, [f"detector.kind={detector_spec}"])
+def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str]) -> dict:
+    config = load_config(None, [f"detector.kind={detector_spec}", *overrides])
     detector = make_detector(detector_spec)
-    frames, decode_s = timed(lambda: list(open_source(video)))
+    frames, decode_s = best_of(repeats, lambda: list(open_source(video)))
     n = len(frames)
     # Camera-motion estimation runs in the decoding thread of the pipeline: count it there.
     if config.pipeline.camera_motion:
-        camera = CameraMotion()
-        _, camera_s = timed(lambda: [camera.update(f.image) for f in frames])
+
+        def camera_all():
+            camera = CameraMotion()
+            return [camera.update(f.image) for f in frames]
+
+        _, camera_s = best_of(repeats, camera_all)
         decode_s += camera_s
-    batch = config.pipeline.batch_size
+    batch = detector_batch_size(detector, config.pipeline)
 
     def detect_all():
         out = []
@@ -58,29 +66,31 @@ def measure(video: Path, detector_spec: str, repeats: int) -> dict:
             out += detector.detect(frames[i : i + batch])
         return out
 
-    dets, detect_s = timed(detect_all)
-    tracker = Tracker(config.tracker, detector.class_names)
-    tracks, track_s = timed(lambda: [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)])
+    def track_all():
+        tracker = Tracker(config.tracker, detector.class_names)
+        return [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)]
+
+    dets, detect_s = best_of(repeats, detect_all)
+    tracks, track_s = best_of(repeats, track_all)
     renderer = Renderer(config.render, detector.class_names)
-    images, render_s = timed(
-        lambda: [renderer.annotate(f.image, list(t)) for f, t in zip(frames, tracks, strict=True)]
+    images, render_s = best_of(
+        repeats, lambda: [renderer.annotate(f.image, list(t)) for f, t in zip(frames, tracks, strict=True)]
     )
     with tempfile.TemporaryDirectory() as tmp:
-        # Each stage alone runs with the same thread budget as in the pipeline.
-        writer = VideoWriter(Path(tmp) / "enc.mp4", 25.0, cpu_threads(config.pipeline.encoder_threads))
 
         def encode():
+            # Alone, the encoder runs with the same thread budget as in the pipeline.
+            writer = video_writer(Path(tmp) / "enc.mp4", 25.0, config.pipeline)
             for image in images:
                 writer.write(image)
             writer.close()
 
-        _, encode_s = timed(encode)
-        best = float("inf")
-        for _ in range(repeats):
+        def whole():
             with Pipeline(config, detector) as pipeline:
-                _, whole_s = timed(lambda: pipeline.run(video, Path(tmp) / "out.mp4"))
-            (Path(tmp) / "out.mp4").unlink()
-            best = min(best, whole_s)
+                pipeline.run(video, Path(tmp) / "out.mp4")
+
+        _, encode_s = best_of(repeats, encode)
+        _, best = best_of(repeats, whole)
     stages = {
         "decode+camera": n / decode_s,
         "detect": n / detect_s,
@@ -107,7 +117,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, action="append")
     parser.add_argument("--detector", help="detector for --video (default: builtin)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     runs = [(v, args.detector or "builtin") for v in args.video] if args.video else []
@@ -119,7 +130,7 @@ def main() -> None:
             print(f"skipping the highway clip: {HIGHWAY} or {YOLOX} not found", file=sys.stderr)
     report = {}
     for video, spec in runs:
-        result = measure(video, spec, args.repeats)
+        result = measure(video, spec, args.repeats, args.overrides)
         report[video.name] = {"detector": spec.split("/")[-1], **result}
         stages = ", ".join(f"{k} {v:.1f}" for k, v in result["stages_fps"].items())
         name = spec.split("/")[-1]

@@ -25,6 +25,9 @@ def test_unknown_key_names_the_dotted_path():
         ({"tracker": {"motion": {"std_measurement": -1}}}, "tracker.motion.std_measurement"),
         ({"tracker": {"lifecycle": True}}, "tracker.lifecycle"),
         ({"tracker": {"class_groups": "car"}}, "tracker.class_groups"),
+        ({"pipeline": {"encoder_preset": "fastest"}}, "pipeline.encoder_preset"),
+        ({"pipeline": {"encoder_crf": 60}}, "pipeline.encoder_crf"),
+        ({"pipeline": {"codec_thread_nice": 20}}, "pipeline.codec_thread_nice"),
     ],
 )
 def test_wrong_types_and_values_name_the_key(raw, key):

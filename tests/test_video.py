@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from tracker.cli import main
 from tracker.config import load_config
 from tracker.eval.synthetic import SynthConfig, SyntheticVideo, write_synthetic
 from tracker.formats import read_mot
-from tracker.pipeline import Pipeline
+from tracker.pipeline import Pipeline, detector_batch_size
 from tracker.render import Renderer
 from tracker.sink import TrackWriter, VideoWriter, frame_rate_fraction
 from tracker.source import Frame, open_source
@@ -93,6 +94,25 @@ def test_ntsc_frame_rate_is_exact():
         frame_rate_fraction(float("nan"))
 
 
+def test_i420_conversion_averages_chroma_like_swscale():
+    import av
+
+    from tracker.sink import bgr_to_i420
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    ours = bgr_to_i420(image)
+    theirs = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p")
+    ref = np.concatenate([np.frombuffer(bytes(p), np.uint8) for p in theirs.planes])
+    assert ours.shape == (72, 64)
+    difference = np.abs(ours.ravel().astype(int) - ref.astype(int))
+    assert difference.max() <= 2 and difference.mean() < 1  # rounding only
+    edge = np.full((48, 64, 3), 128, np.uint8)
+    edge[:, 21:] = (40, 60, 230)  # red from an odd column: chroma pair (20, 21) is half red
+    v = bgr_to_i420(edge)[60:72].reshape(24, 32)
+    assert v[5, 9] < v[5, 10] < v[5, 11]  # grey, the mixed pair, red (taking one pixel: equal)
+
+
 def test_writer_abort_leaves_nothing(tmp_path):
     writer = VideoWriter(tmp_path / "a.mp4", 25)
     writer.write(np.zeros((241, 321, 3), np.uint8))  # odd sizes are padded
@@ -159,6 +179,72 @@ def test_pipeline_api_with_a_fake_camera(clip):
     assert len(results) == 40
     assert results[5].timestamp == pytest.approx(0.5)
     assert sum(len(r.tracks) for r in results) > 0
+
+
+class BatchRecorder(TruthDetector):
+    """Records the size of each batch it is given; slow, so that decoded frames pile up."""
+
+    def __init__(self, gt_path: Path, runs_batches: bool) -> None:
+        super().__init__(gt_path)
+        self.runs_batches = runs_batches
+        self.sizes: list[int] = []
+
+    def detect(self, frames):
+        self.sizes.append(len(frames))
+        time.sleep(0.01)
+        return super().detect(frames)
+
+
+def test_frames_go_one_at_a_time_to_detectors_that_do_not_batch(clip):
+    video, gt = clip
+    config = load_config(None, ["pipeline.batch_size=4"])
+    assert detector_batch_size(TruthDetector(gt), config.pipeline) == 4  # no attribute: batches
+    for runs_batches in (False, True):
+        detector = BatchRecorder(gt, runs_batches)
+        with Pipeline(config, detector) as pipe:
+            assert len(list(pipe.stream(video))) == 40
+        assert sum(detector.sizes) == 40
+        assert max(detector.sizes) == (4 if runs_batches else 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux only")
+def test_decoding_and_encoding_threads_are_made_nicer(clip, tmp_path, monkeypatch):
+    import os
+    import threading
+
+    import tracker.pipeline
+
+    def nice_of_this_thread() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen = {}
+    real = tracker.pipeline.lower_thread_priority
+
+    def recording(increment):
+        before = nice_of_this_thread()
+        real(increment)
+        seen[threading.current_thread().name] = (before, nice_of_this_thread())
+
+    monkeypatch.setattr(tracker.pipeline, "lower_thread_priority", recording)
+    video, gt = clip
+    with Pipeline(load_config(None, ["pipeline.codec_thread_nice=3"]), TruthDetector(gt)) as pipe:
+        pipe.run(video, tmp_path / "out.mp4")
+    assert set(seen) == {"decode", "encode"}
+    for before, after in seen.values():
+        assert after == min(19, before + 3)
+    assert nice_of_this_thread() == seen["decode"][0], "the caller's thread keeps its priority"
+
+
+def test_annotated_video_uses_the_configured_x264_settings(clip, tmp_path):
+    video, gt = clip
+    for preset, cabac in (("ultrafast", b"cabac=0"), ("medium", b"cabac=1")):
+        out = tmp_path / f"{preset}.mp4"
+        overrides = [f"pipeline.encoder_preset={preset}", "pipeline.encoder_crf=30"]
+        with Pipeline(load_config(None, overrides), TruthDetector(gt)) as pipe:
+            pipe.run(video, out)
+        header = out.read_bytes()[:200_000]  # x264 writes its settings into the stream
+        assert cabac in header and b"crf=30.0" in header
+        assert len(list(open_source(out))) == 40
 
 
 def test_pipeline_stage_error_before_any_frame_leaves_no_outputs(clip, tmp_path):

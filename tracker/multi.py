@@ -21,7 +21,7 @@ import numpy as np
 from .camera import CameraMotion
 from .config import Config
 from .detect import Detector
-from .pipeline import put_until_stopped
+from .pipeline import put_until_stopped, video_writer
 from .source import Frame, LiveOptions, Source, open_source
 from .structures import Detections
 from .tracks import Tracker
@@ -232,7 +232,8 @@ def run_multi(
             if video:
                 if videos[i] is None:
                     rate = multi.streams[i].step_s
-                    videos[i] = VideoWriter(out_dir / f"{stems[i]}.mp4", 1.0 / rate if rate > 0 else 30.0, 1)
+                    path, fps_out = out_dir / f"{stems[i]}.mp4", 1.0 / rate if rate > 0 else 30.0
+                    videos[i] = video_writer(path, fps_out, config.pipeline, threads=1)
                 videos[i].write(renderer.annotate(result.frame.image, list(result.tracks)))
             tracks[i].write(result.frame.index, result.frame.time_s, result.tracks)
             summaries[i].frames += 1

@@ -9,7 +9,9 @@ the run and is raised in the caller; the outputs written so far are finalised (`
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .camera import CameraMotion
-from .config import Config, cpu_threads, load_config
+from .config import Config, PipelineConfig, cpu_threads, load_config
 from .detect import Detector, make_detector
 from .render import Renderer
 from .sink import TrackWriter, VideoWriter, track_format_for
@@ -88,6 +90,17 @@ class _Stage(threading.Thread):
             put_until_stopped(self.out, exc, self.stop)
         finally:
             put_until_stopped(self.out, _END, self.stop)
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Make the calling thread ``increment`` nicer. Linux only: there a thread's own id names
+    it to ``setpriority``; elsewhere the same call would reach a whole process."""
+    if increment <= 0 or not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        nice = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + increment))
 
 
 def put_until_stopped(q: queue.Queue, item, stop: threading.Event) -> bool:
@@ -237,7 +250,7 @@ class Pipeline:
         one core per video, for batches that run many videos side by side."""
         frames = iter(_as_frames(source))
         camera = CameraMotion() if self.config.pipeline.camera_motion else None
-        batch_size = self.config.pipeline.batch_size
+        batch_size = detector_batch_size(self.detector, self.config.pipeline)
         while True:
             self._check_stop()
             start = time.perf_counter()
@@ -270,6 +283,7 @@ class Pipeline:
     def _decode(self, source, out: queue.Queue, stop: threading.Event) -> None:
         """Read frames, and estimate the camera's motion since the previous one (here, beside
         decoding, because the detector is usually the slowest stage)."""
+        lower_thread_priority(self.config.pipeline.codec_thread_nice)
         iterator = iter(_as_frames(source))
         camera = CameraMotion() if self.config.pipeline.camera_motion else None
         while not stop.is_set():
@@ -287,7 +301,7 @@ class Pipeline:
                 return
 
     def _detect(self, inp: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
-        batch_size = self.config.pipeline.batch_size
+        batch_size = detector_batch_size(self.detector, self.config.pipeline)
         ended = False
         while not ended and not stop.is_set():
             batch = []
@@ -349,10 +363,10 @@ class Pipeline:
             for result in self.stream(source, fps):
                 if out_video is not None:
                     if writer is None:
-                        threads = cpu_threads(self.config.pipeline.encoder_threads)
-                        video = VideoWriter(out_video, self._video_fps(fps), threads)
+                        video = self._video_writer(out_video, self._video_fps(fps))
                         if self.config.pipeline.threaded:
-                            writer = _EncoderThread(video, self.config.pipeline.queue_size)
+                            settings = self.config.pipeline
+                            writer = _EncoderThread(video, settings.queue_size, settings.codec_thread_nice)
                         else:
                             writer = _InlineEncoder(video)
                     start = time.perf_counter()
@@ -411,6 +425,9 @@ class Pipeline:
         if errors and complete:
             raise errors[0]
 
+    def _video_writer(self, path: str | Path, fps: float) -> VideoWriter:
+        return video_writer(path, fps, self.config.pipeline)
+
     def _video_fps(self, fps: float | None) -> float:
         if fps:
             return fps
@@ -465,11 +482,26 @@ class _InlineEncoder:
         return self.writer.final_path
 
 
+def detector_batch_size(detector: Detector, settings: PipelineConfig) -> int:
+    """``settings.batch_size`` where the detector runs a batch as one call (on a GPU);
+    otherwise 1, so that each frame's result moves on as soon as it is ready."""
+    return settings.batch_size if getattr(detector, "runs_batches", True) else 1
+
+
+def video_writer(
+    path: str | Path, fps: float, settings: PipelineConfig, threads: int | None = None
+) -> VideoWriter:
+    """The annotated video's writer, with the encoder settings of ``settings``."""
+    threads = cpu_threads(settings.encoder_threads) if threads is None else threads
+    return VideoWriter(path, fps, threads, settings.encoder_preset, settings.encoder_crf)
+
+
 class _EncoderThread:
     """Encodes frames in its own thread; ``close`` flushes and finalises the file."""
 
-    def __init__(self, writer: VideoWriter, queue_size: int) -> None:
+    def __init__(self, writer: VideoWriter, queue_size: int, nice: int = 0) -> None:
         self.writer = writer
+        self.nice = nice
         self.seconds = 0.0
         self.stop = threading.Event()
         self.q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -478,6 +510,7 @@ class _EncoderThread:
         self.thread.start()
 
     def _run(self) -> None:
+        lower_thread_priority(self.nice)
         while True:
             image = self.q.get()
             if image is _END:

@@ -2,6 +2,8 @@
 
 A detector is any object with ``class_names`` and ``detect(frames) -> list[Detections]`` (a batch of
 ``Frame``s with BGR uint8 images, one ``Detections`` per frame, boxes in the image's pixels).
+An optional ``runs_batches`` (default True) says whether a batch runs as one call on the device;
+where it is False the pipeline hands frames over one at a time (see ``Pipeline``).
 ``make_detector`` builds one from a ``--detector`` spec.
 """
 
@@ -33,6 +35,8 @@ ROAD_USERS = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 class Detector(Protocol):
     class_names: tuple[str, ...]
+    # Optional: False where batching brings no speed (see the module docstring).
+    runs_batches: bool
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """Detections for each frame of the batch."""

@@ -170,6 +170,9 @@ class BuiltinDetector:
             raise ValueError(f"{path}: not BoxNet weights ({str(exc).splitlines()[0][:160]})") from None
         self.model.eval().to(self.device)
         self.half = self.device == "cuda"
+        # On the CPU a batch costs as much as its frames one by one (measured), and waiting
+        # for one only holds results back.
+        self.runs_batches = self.device == "cuda"
         if self.half:
             self.model.half()
         self.score_threshold = score_threshold

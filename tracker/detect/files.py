@@ -14,6 +14,8 @@ class FileDetector:
     """Looks detections up by frame index. MOT files (comma separated) give one class,
     ``object``; KITTI-format files give KITTI classes."""
 
+    runs_batches = False
+
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
         if not path.is_file():

@@ -42,6 +42,7 @@ class OnnxYoloxDetector:
             ) from None
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
+        self.runs_batches = False  # the exported model takes one image; frames run one by one
         self.size = int(model_input.shape[2]) if isinstance(model_input.shape[2], int) else 416
         self.class_names = tuple(class_names)
         self.keep_class = class_filter(self.class_names, classes)

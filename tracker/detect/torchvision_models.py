@@ -75,6 +75,9 @@ class TorchvisionDetector:
                     ) from None
         model.eval().to(self.device)
         self.half = self.device == "cuda"
+        # On the CPU a batch costs as much as its frames one by one (measured), and waiting
+        # for one only holds results back.
+        self.runs_batches = self.device == "cuda"
         if self.half:
             model.half()
         self.model = model
