@@ -1,9 +1,13 @@
 """Composes the stages: source -> detector -> tracker -> renderer -> sinks.
 
-Stages run concurrently: decoding, detection (in batches) and encoding each have a thread, joined
-by bounded queues, so a slow stage holds the others back (backpressure) instead of filling memory.
+Stages run concurrently: decoding, detection and encoding each have a thread, joined by bounded
+queues, so a slow stage holds the others back (backpressure) instead of filling memory.
 Tracking and drawing run in the caller's thread, in frame order. An exception in any stage stops
 the run and is raised in the caller; the outputs written so far are finalised (``run``).
+
+The detector is usually the slowest stage, and on a small machine the others compete with it
+for the cores: it takes frames in batches only where a batch runs as one call (a GPU), and the
+decoding and encoding threads run nicer (``pipeline.codec_thread_nice``).
 """
 
 from __future__ import annotations
@@ -363,7 +367,7 @@ class Pipeline:
             for result in self.stream(source, fps):
                 if out_video is not None:
                     if writer is None:
-                        video = self._video_writer(out_video, self._video_fps(fps))
+                        video = video_writer(out_video, self._video_fps(fps), self.config.pipeline)
                         if self.config.pipeline.threaded:
                             settings = self.config.pipeline
                             writer = _EncoderThread(video, settings.queue_size, settings.codec_thread_nice)
@@ -424,9 +428,6 @@ class Pipeline:
                 summary.outputs.append(output.final_path)
         if errors and complete:
             raise errors[0]
-
-    def _video_writer(self, path: str | Path, fps: float) -> VideoWriter:
-        return video_writer(path, fps, self.config.pipeline)
 
     def _video_fps(self, fps: float | None) -> float:
         if fps:

@@ -34,9 +34,9 @@ ROAD_USERS = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
 class Detector(Protocol):
+    """See the module docstring (``runs_batches`` is optional, so not part of the protocol)."""
+
     class_names: tuple[str, ...]
-    # Optional: False where batching brings no speed (see the module docstring).
-    runs_batches: bool
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """Detections for each frame of the batch."""
