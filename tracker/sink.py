@@ -81,7 +81,8 @@ def bgr_to_i420(image: np.ndarray) -> np.ndarray:
 
 
 class VideoWriter:
-    """MP4 writer: H.264 (libx264, yuv420p, faststart) through PyAV, which plays in browsers.
+    """MP4 writer: H.264 (libx264, yuv420p, fragmented with the index first) through PyAV,
+    which plays in browsers.
 
     Falls back to OpenCV's mp4v, with a warning, only where no H.264 encoder exists.
     Frames are BGR uint8; odd sizes are padded to even (H.264 with 4:2:0 needs it).

@@ -87,6 +87,9 @@ def degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     height, width = image.shape[:2]
     if rng.uniform() < 0.5 and height % 2 == 0 and width % 2 == 0:
+        # OpenCV's round trip takes one pixel of each 2x2 block for chroma, where real video
+        # averages them (``sink.bgr_to_i420``). Kept: it is what the shipped weights were
+        # trained with, and the recipe in ``track train-detector --help`` must remake them.
         image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), cv2.COLOR_YUV2BGR_I420)
     out = image.astype(np.float32) * rng.uniform(0.8, 1.2) + rng.uniform(-20, 20)
     out += rng.normal(0, rng.uniform(0, 6), out.shape).astype(np.float32)
