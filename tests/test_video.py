@@ -86,6 +86,40 @@ def test_video_round_trip_h264_timestamps(clip):
     assert read_mot(gt, "gt").frame.max() == 39
 
 
+@pytest.mark.parametrize(
+    ("name", "container", "codec"),
+    [
+        ("a.mp4", "mp4", "libx264"),
+        ("a.mkv", "matroska", "libx264"),
+        ("a.mov", "mov", "libx264"),
+        ("a.avi", "avi", "mpeg4"),
+        # No header to read the rate from: the quick probe must fall back to a full one.
+        ("a.ts", "mpegts", "libx264"),
+    ],
+)
+def test_containers_give_every_frame_and_the_stream_rate(tmp_path, name, container, codec):
+    from fractions import Fraction
+
+    import av
+
+    path = tmp_path / name
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=Fraction(15))
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            image = np.full((48, 64, 3), i * 10, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    source = open_source(path)
+    frames = list(source)
+    assert source.fps == pytest.approx(15.0)
+    assert [f.index for f in frames] == list(range(20))
+    np.testing.assert_allclose(np.diff([f.time_s for f in frames]), 1 / 15, atol=1e-3)
+    assert frames[0].image.shape == (48, 64, 3)
+
+
 def test_ntsc_frame_rate_is_exact():
     from fractions import Fraction
 

@@ -122,7 +122,7 @@ def _open_video_file(path: Path, fps: float | None) -> Source:
     if path.stat().st_size == 0:
         raise ValueError(f"{path} is empty (0 bytes)")
     try:
-        container = av.open(str(path))
+        container = _open_container(path)
     except av.error.FFmpegError as exc:
         raise ValueError(f"{path} is not a readable video ({exc.strerror or type(exc).__name__})") from None
     if not container.streams.video:
@@ -138,6 +138,31 @@ def _open_video_file(path: Path, fps: float | None) -> Source:
     return Source(
         str(path), nominal, False, _decode(container, stream, nominal, stats), stats, stream.frames or None
     )
+
+
+# FFmpeg's stream probe decodes the first frames to learn what the container's header already
+# says for MP4, MOV, MKV, WebM and AVI (about 10 ms of a 720p H.264 file, before the first frame
+# can reach the detector). Open with a minimal probe first, and probe fully only when the
+# header leaves the frame size or rate unknown (MPEG-TS, raw streams).
+_QUICK_PROBE = {"probesize": "32", "analyzeduration": "0"}
+
+
+def _open_container(path: Path):
+    import av
+
+    container = av.open(str(path), options=_QUICK_PROBE)
+    if _header_describes_video(container):
+        return container
+    container.close()
+    return av.open(str(path))
+
+
+def _header_describes_video(container) -> bool:
+    if not container.streams.video:
+        return False
+    stream = container.streams.video[0]
+    codec = stream.codec_context
+    return bool(codec.width and codec.height and stream.average_rate)
 
 
 class _DecoderErrors(logging.Handler):
