@@ -82,9 +82,12 @@ class OnnxYoloxDetector:
 
     def decode(self, out: np.ndarray, scale: float, image_hw: tuple[int, int]) -> Detections:
         """Raw model output (A, 5 + C) to detections in the original image's pixels."""
-        grid, stride = self._grid
-        centre = (out[:, 0:2] + grid) * stride
-        size = np.exp(np.clip(out[:, 2:4], -10, 10)) * stride
+        # A score is objectness x class probability, so anchors whose objectness is already
+        # below the threshold cannot pass: the rest of the work is done on the few left.
+        anchors = np.flatnonzero(out[:, 4] >= self.score_threshold)
+        if len(anchors) == 0:
+            return Detections.empty()
+        out = out[anchors]
         scores = out[:, 4:5] * out[:, 5:]
         scores[:, ~self.keep_class] = 0
         cls = scores.argmax(axis=1)
@@ -92,7 +95,11 @@ class OnnxYoloxDetector:
         keep = score >= self.score_threshold
         if not keep.any():
             return Detections.empty()
-        xyxy = np.concatenate([centre - size / 2, centre + size / 2], axis=1)[keep] / scale
+        grid, stride = self._grid[0][anchors[keep]], self._grid[1][anchors[keep]]
+        out = out[keep]
+        centre = (out[:, 0:2] + grid) * stride
+        size = np.exp(np.clip(out[:, 2:4], -10, 10)) * stride
+        xyxy = np.concatenate([centre - size / 2, centre + size / 2], axis=1) / scale
         h, w = image_hw
         xyxy[:, [0, 2]] = xyxy[:, [0, 2]].clip(0, w)
         xyxy[:, [1, 3]] = xyxy[:, [1, 3]].clip(0, h)
