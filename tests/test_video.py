@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -269,6 +270,46 @@ def test_decoding_and_encoding_threads_are_made_nicer(clip, tmp_path, monkeypatc
     assert nice_of_this_thread() == seen["decode"][0], "the caller's thread keeps its priority"
 
 
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs per-thread CPU affinity (Linux) and at least 2 cores",
+)
+def test_codec_threads_keep_off_a_cpu_detectors_cores(clip, tmp_path, monkeypatch):
+    import threading
+
+    import tracker.pipeline
+
+    video, gt = clip
+    allowed = set(os.sched_getaffinity(0))
+    seen: dict[str, set[int]] = {}
+
+    class CpuDetector(TruthDetector):
+        cpu_threads = 1  # keeps one core busy
+
+        def detect(self, frames):
+            seen["detect"] = os.sched_getaffinity(0)
+            return super().detect(frames)
+
+    real = tracker.pipeline.keep_thread_on
+
+    def recording(cpus):
+        real(cpus)
+        seen[threading.current_thread().name] = os.sched_getaffinity(0)
+
+    monkeypatch.setattr(tracker.pipeline, "keep_thread_on", recording)
+    for spare, expected in ((True, set(sorted(allowed)[1:])), (False, allowed)):
+        seen.clear()
+        config = load_config(None, [f"pipeline.codec_on_spare_cores={str(spare).lower()}"])
+        with Pipeline(config, CpuDetector(gt)) as pipe:
+            pipe.run(video, tmp_path / "out.mp4")
+        assert seen["decode"] == seen["encode"] == expected
+        assert seen["detect"] == allowed, "the detector may use every core"
+        assert os.sched_getaffinity(0) == allowed, "the caller's thread is left as it was"
+    # a detector that keeps no core busy (on a GPU, a file) leaves the codecs to the scheduler
+    with Pipeline(load_config(None, []), TruthDetector(gt)) as pipe:
+        assert pipe.codec_cpus is None
+
+
 def test_annotated_video_uses_the_configured_x264_settings(clip, tmp_path):
     video, gt = clip
     for preset, cabac in (("ultrafast", b"cabac=0"), ("medium", b"cabac=1")):
@@ -321,7 +362,8 @@ def test_tracking_synthetic_truth_end_to_end_scores_high(clip, tmp_path):
 def test_onnx_yolox_output_conversion_and_highway(tmp_path):
     from tracker.detect import make_detector
 
-    det = make_detector(f"onnx:{YOLOX}")
+    det = make_detector(f"onnx:{YOLOX}", threads=1)
+    assert det.cpu_threads == 1, "on the CPU it says how many cores it keeps busy"
     frames = list(open_source(HIGHWAY))[:3]
     out = det.detect(frames)
     cars = out[0][(out[0].score > 0.5) & (np.array(det.class_names)[out[0].class_id] == "car")]
@@ -335,6 +377,16 @@ def test_onnx_yolox_output_conversion_and_highway(tmp_path):
     d = det.decode(raw, scale=0.5, image_hw=(720, 1280))
     np.testing.assert_allclose(d.xyxy, [[0, 0, 16, 16]])
     assert d.class_id.tolist() == [2] and d.score[0] == pytest.approx(0.9)
+    # a stride-16 anchor (grid x 1, y 2) counts too; one whose objectness is under the
+    # threshold does not, however sure its class is
+    first16 = (416 // 8) ** 2
+    raw[first16 + 2 * 26 + 1, :5] = [0.0, 0.0, np.log(2.0), 0.0, 0.8]
+    raw[first16 + 2 * 26 + 1, 5 + 0] = 0.5  # person
+    raw[5, 4], raw[5, 5 + 2] = det.score_threshold / 2, 1.0
+    d = det.decode(raw, scale=1.0, image_hw=(720, 1280))
+    np.testing.assert_allclose(d.xyxy, [[0, 0, 8, 8], [0, 24, 32, 40]], atol=1e-4)
+    assert d.class_id.tolist() == [2, 0]
+    np.testing.assert_allclose(d.score, [0.9, 0.4], rtol=1e-6)
 
 
 @pytest.mark.skipif(

@@ -240,6 +240,11 @@ class PipelineConfig:
     # The scheduler weighs it against other processes' threads too: on a machine shared with
     # other heavy work, 0 keeps decoding and encoding at their fair share.
     codec_thread_nice: int = 5
+    # Beside a CPU detector (one with ``cpu_threads``), keep the decoding and encoding threads
+    # on the cores its threads leave free, where there is one (Linux). Left to itself the
+    # scheduler now and then runs them on the detector's core, which costs the detector more
+    # than they gain: on the highway clip with 2 cores, the pipeline ran 3-4 % faster.
+    codec_on_spare_cores: bool = True
     # Stages in their own threads (overlapping on several cores), or one after the other in
     # one thread: one core per video, for batches that process several videos side by side.
     threaded: bool = True

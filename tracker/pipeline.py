@@ -7,7 +7,8 @@ the run and is raised in the caller; the outputs written so far are finalised (`
 
 The detector is usually the slowest stage, and on a small machine the others compete with it
 for the cores: it takes frames in batches only where a batch runs as one call (a GPU), and the
-decoding and encoding threads run nicer (``pipeline.codec_thread_nice``).
+decoding and encoding threads run nicer (``pipeline.codec_thread_nice``) and, beside a CPU
+detector, on the cores its threads leave free (``pipeline.codec_on_spare_cores``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,27 @@ def lower_thread_priority(increment: int) -> None:
         os.setpriority(os.PRIO_PROCESS, thread, min(19, nice + increment))
 
 
+def keep_thread_on(cpus: frozenset[int] | None) -> None:
+    """Keep the calling thread on ``cpus`` (Linux; None or elsewhere: leave it be)."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        return
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(threading.get_native_id(), cpus)
+
+
+def codec_cpus(detector: Detector, settings: PipelineConfig) -> frozenset[int] | None:
+    """The cores for the decoding and encoding threads (``pipeline.codec_on_spare_cores``):
+    those a CPU detector's threads (its ``cpu_threads``) leave free, or None (the scheduler's
+    choice) where it runs elsewhere, has no such attribute, or would leave no core."""
+    if not settings.codec_on_spare_cores or not hasattr(os, "sched_getaffinity"):
+        return None
+    busy = int(getattr(detector, "cpu_threads", 0) or 0)
+    allowed = sorted(os.sched_getaffinity(0))
+    if busy <= 0 or len(allowed) <= busy:
+        return None
+    return frozenset(allowed[busy:])
+
+
 def put_until_stopped(q: queue.Queue, item, stop: threading.Event) -> bool:
     """Put ``item`` unless ``stop`` is set first; False when it was not put."""
     while not stop.is_set():
@@ -154,6 +176,7 @@ class Pipeline:
         self.detector = detector if detector is not None else detector_from_config(config)
         self.class_names = tuple(self.detector.class_names)
         self.tracker = Tracker(config.tracker, self.class_names)
+        self.codec_cpus = codec_cpus(self.detector, config.pipeline)
         self.stage_s: dict[str, float] = {"decode": 0.0, "camera": 0.0, "detect": 0.0, "track": 0.0}
         self.last_source: Source | None = None
         self.last_summary: RunSummary | None = None
@@ -288,6 +311,7 @@ class Pipeline:
         """Read frames, and estimate the camera's motion since the previous one (here, beside
         decoding, because the detector is usually the slowest stage)."""
         lower_thread_priority(self.config.pipeline.codec_thread_nice)
+        keep_thread_on(self.codec_cpus)
         iterator = iter(_as_frames(source))
         camera = CameraMotion() if self.config.pipeline.camera_motion else None
         while not stop.is_set():
@@ -370,7 +394,9 @@ class Pipeline:
                         video = video_writer(out_video, self._video_fps(fps), self.config.pipeline)
                         if self.config.pipeline.threaded:
                             settings = self.config.pipeline
-                            writer = _EncoderThread(video, settings.queue_size, settings.codec_thread_nice)
+                            writer = _EncoderThread(
+                                video, settings.queue_size, settings.codec_thread_nice, self.codec_cpus
+                            )
                         else:
                             writer = _InlineEncoder(video)
                     start = time.perf_counter()
@@ -500,9 +526,11 @@ def video_writer(
 class _EncoderThread:
     """Encodes frames in its own thread; ``close`` flushes and finalises the file."""
 
-    def __init__(self, writer: VideoWriter, queue_size: int, nice: int = 0) -> None:
+    def __init__(
+        self, writer: VideoWriter, queue_size: int, nice: int = 0, cpus: frozenset[int] | None = None
+    ) -> None:
         self.writer = writer
-        self.nice = nice
+        self.nice, self.cpus = nice, cpus
         self.seconds = 0.0
         self.stop = threading.Event()
         self.q: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -512,6 +540,7 @@ class _EncoderThread:
 
     def _run(self) -> None:
         lower_thread_priority(self.nice)
+        keep_thread_on(self.cpus)  # before the first write opens x264, whose threads inherit it
         while True:
             image = self.q.get()
             if image is _END:

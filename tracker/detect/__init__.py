@@ -3,7 +3,9 @@
 A detector is any object with ``class_names`` and ``detect(frames) -> list[Detections]`` (a batch of
 ``Frame``s with BGR uint8 images, one ``Detections`` per frame, boxes in the image's pixels).
 An optional ``runs_batches`` (default True) says whether a batch runs as one call on the device;
-where it is False the pipeline hands frames over one at a time (see ``Pipeline``).
+where it is False the pipeline hands frames over one at a time (see ``Pipeline``). An optional
+``cpu_threads`` (default 0) says how many cores the detector keeps busy on the CPU; the pipeline
+keeps its decoding and encoding threads off them (``pipeline.codec_on_spare_cores``).
 ``make_detector`` builds one from a ``--detector`` spec.
 """
 
@@ -34,7 +36,8 @@ ROAD_USERS = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
 
 
 class Detector(Protocol):
-    """See the module docstring (``runs_batches`` is optional, so not part of the protocol)."""
+    """See the module docstring (``runs_batches`` and ``cpu_threads`` are optional, so not part
+    of the protocol)."""
 
     class_names: tuple[str, ...]
 

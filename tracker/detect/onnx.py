@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,18 @@ from ..source import Frame
 from ..structures import Detections
 from . import COCO_CLASSES, ROAD_USERS, class_filter
 from .nms import batched_nms
+
+# onnxruntime execution providers that run the model off the CPU.
+ACCELERATORS = frozenset(
+    {
+        "CUDAExecutionProvider",
+        "TensorrtExecutionProvider",
+        "ROCMExecutionProvider",
+        "MIGraphXExecutionProvider",
+        "DmlExecutionProvider",
+        "CoreMLExecutionProvider",
+    }
+)
 
 
 class OnnxYoloxDetector:
@@ -43,6 +56,8 @@ class OnnxYoloxDetector:
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
         self.runs_batches = False  # the exported model takes one image; frames run one by one
+        on_cpu = not ACCELERATORS.intersection(self.session.get_providers())
+        self.cpu_threads = (threads if threads > 0 else os.cpu_count() or 1) if on_cpu else 0
         self.size = int(model_input.shape[2]) if isinstance(model_input.shape[2], int) else 416
         self.class_names = tuple(class_names)
         self.keep_class = class_filter(self.class_names, classes)

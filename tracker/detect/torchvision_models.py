@@ -78,6 +78,7 @@ class TorchvisionDetector:
         # On the CPU a batch costs as much as its frames one by one (measured), and waiting
         # for one only holds results back.
         self.runs_batches = self.device == "cuda"
+        self.cpu_threads = torch.get_num_threads() if self.device == "cpu" else 0
         if self.half:
             model.half()
         self.model = model
