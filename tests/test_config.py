@@ -27,6 +27,7 @@ def test_unknown_key_names_the_dotted_path():
         ({"tracker": {"class_groups": "car"}}, "tracker.class_groups"),
         ({"pipeline": {"encoder_preset": "fastest"}}, "pipeline.encoder_preset"),
         ({"pipeline": {"encoder_crf": 60}}, "pipeline.encoder_crf"),
+        ({"pipeline": {"encoder_tune": "fastdecode,lowlatency"}}, "pipeline.encoder_tune"),
         ({"pipeline": {"codec_thread_nice": 20}}, "pipeline.codec_thread_nice"),
     ],
 )

@@ -322,6 +322,41 @@ def test_annotated_video_uses_the_configured_x264_settings(clip, tmp_path):
         assert len(list(open_source(out))) == 40
 
 
+def test_zerolatency_writer_muxes_each_frame_as_it_is_written(tmp_path):
+    class Recording:
+        """Stands in for the output container: records the times of the packets muxed."""
+
+        def __init__(self, container):
+            self.container, self.times = container, []
+
+        def mux(self, packet):
+            self.times.append(round(float(packet.pts * packet.time_base), 3))
+            self.container.mux(packet)
+
+        def close(self):
+            self.container.close()
+
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(3)]
+    for tune, muxed in (("zerolatency", [0.1, 0.2]), ("", [0.0, 0.1])):
+        writer = VideoWriter(tmp_path / f"{tune or 'none'}.mp4", 10, threads=1, preset="ultrafast", tune=tune)
+        writer.write(frames[0])
+        writer._container = Recording(writer._container)
+        for image in frames[1:]:
+            writer.write(image)
+        assert writer._container.times == muxed, "with zerolatency no frame is held back"
+        writer.close()
+        assert len(list(open_source(writer.final_path))) == 3
+    from tracker.pipeline import video_writer
+
+    for setting, tune in (
+        ("none", ""),
+        ("zerolatency", "zerolatency"),
+        ("film,fastdecode", "film,fastdecode"),
+    ):
+        pipeline = load_config(None, [f"pipeline.encoder_tune={setting}"]).pipeline
+        assert video_writer(tmp_path / "x.mp4", 10, pipeline).tune == tune
+
+
 def test_pipeline_stage_error_before_any_frame_leaves_no_outputs(clip, tmp_path):
     video, gt = clip
 

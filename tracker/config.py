@@ -31,6 +31,8 @@ X264_PRESETS = (
     "veryslow",
 )
 
+X264_TUNES = ("film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency")
+
 
 class ConfigError(ValueError):
     """A configuration value or key is invalid; the message names the dotted key."""
@@ -235,6 +237,11 @@ class PipelineConfig:
     # fast as superfast (4.4 vs 8.5 ms a frame) for files ~1.5x larger.
     encoder_preset: str = "ultrafast"
     encoder_crf: int = 23
+    # x264 tune(s), comma separated, or "none". "zerolatency" has each frame written as
+    # soon as it is encoded: nothing held back when a run is cut short, and the end of a run
+    # is not kept waiting for the last frame (with ultrafast the stream is otherwise the same;
+    # with slower presets it turns off lookahead, so "none" makes smaller files there).
+    encoder_tune: str = "zerolatency"
     # Niceness added to the decoding and encoding threads (Linux), so that when every core is
     # busy the detector, usually the slowest stage, gets the CPU first; 0 leaves them alone.
     # The scheduler weighs it against other processes' threads too: on a machine shared with
@@ -265,6 +272,9 @@ class PipelineConfig:
         _in_range(self.encoder_threads, 0, 1024, f"{key}.encoder_threads")
         _one_of(self.encoder_preset, X264_PRESETS, f"{key}.encoder_preset")
         _in_range(self.encoder_crf, 0, 51, f"{key}.encoder_crf")
+        if self.encoder_tune != "none":
+            for tune in self.encoder_tune.split(","):
+                _one_of(tune, X264_TUNES, f"{key}.encoder_tune")
         _in_range(self.codec_thread_nice, 0, 19, f"{key}.codec_thread_nice")
         _one_of(self.live_policy, ("latest", "every"), f"{key}.live_policy")
         _positive(self.reconnect_max_s, f"{key}.reconnect_max_s")

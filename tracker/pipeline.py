@@ -520,7 +520,8 @@ def video_writer(
 ) -> VideoWriter:
     """The annotated video's writer, with the encoder settings of ``settings``."""
     threads = cpu_threads(settings.encoder_threads) if threads is None else threads
-    return VideoWriter(path, fps, threads, settings.encoder_preset, settings.encoder_crf)
+    tune = "" if settings.encoder_tune == "none" else settings.encoder_tune
+    return VideoWriter(path, fps, threads, settings.encoder_preset, settings.encoder_crf, tune)
 
 
 class _EncoderThread:

@@ -86,16 +86,22 @@ class VideoWriter:
 
     Falls back to OpenCV's mp4v, with a warning, only where no H.264 encoder exists.
     Frames are BGR uint8; odd sizes are padded to even (H.264 with 4:2:0 needs it).
-    ``preset`` and ``crf`` are x264's; the defaults suit the synthetic generator (small files,
+    ``preset``, ``crf`` and ``tune`` are x264's; the defaults suit the synthetic generator (small files,
     little loss); the pipeline passes its own (``PipelineConfig``).
     """
 
     def __init__(
-        self, path: str | Path, fps: float, threads: int = 0, preset: str = "veryfast", crf: int = 23
+        self,
+        path: str | Path,
+        fps: float,
+        threads: int = 0,
+        preset: str = "veryfast",
+        crf: int = 23,
+        tune: str = "",
     ) -> None:
         self.path = Path(path)
         self.threads = threads  # 0 = the encoder's own choice
-        self.preset, self.crf = preset, crf
+        self.preset, self.crf, self.tune = preset, crf, tune
         self.tmp = _temporary(self.path)
         self.rate = frame_rate_fraction(fps)
         self.existed = self.path.exists()
@@ -130,6 +136,8 @@ class VideoWriter:
         options = {"crf": str(self.crf), "preset": self.preset, "g": keyframe_every, "bf": "0"}
         if self.threads > 0:
             options["threads"] = str(self.threads)
+        if self.tune:
+            options["tune"] = self.tune
         stream.options = options
         self._stream = stream
 
