@@ -1,6 +1,6 @@
 """Pipeline overlap: frames/s of each stage alone and of the whole streaming pipeline.
 
-    python benchmarks/pipeline_speed.py [--video FILE ...] [--detector SPEC] [--json FILE]
+    python benchmarks/pipeline_speed.py [--video FILE ...] [--detector SPEC] [--repeats 7] [--json FILE]
 
 By default: the synthetic sample (built-in detector) and the real highway clip in ../shared
 (YOLOX-nano through onnxruntime, when present). The pipeline overlaps its stages, so its
@@ -33,53 +33,52 @@ HIGHWAY = ROOT.parent / "shared" / "data" / "real" / "highway_720p.mp4"
 YOLOX = ROOT.parent / "shared" / "models" / "yolox_nano.onnx"
 
 
-def best_of(repeats: int, fn):
-    """``fn()``'s value and its fastest time over ``repeats`` runs (the machine is shared:
-    every stage alone and the whole pipeline are timed the same way)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        value = fn()
-        best = min(best, time.perf_counter() - start)
-    return value, best
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str]) -> dict:
+    """Each stage alone and the whole pipeline, timed in turn within every round, fastest of
+    ``repeats`` rounds each: the machine is shared, and taking turns lets every measurement see
+    the same spells of noise (timing all of one, then all of another, would not)."""
     config = load_config(None, [f"detector.kind={detector_spec}", *overrides])
     detector = make_detector(detector_spec)
-    frames, decode_s = best_of(repeats, lambda: list(open_source(video)))
+    frames = list(open_source(video))
     n = len(frames)
-    # Camera-motion estimation runs in the decoding thread of the pipeline: count it there.
-    if config.pipeline.camera_motion:
-
-        def camera_all():
-            camera = CameraMotion()
-            return [camera.update(f.image) for f in frames]
-
-        _, camera_s = best_of(repeats, camera_all)
-        decode_s += camera_s
     batch = detector_batch_size(detector, config.pipeline)
+    dets = [d for i in range(0, n, batch) for d in detector.detect(frames[i : i + batch])]
+    tracker = Tracker(config.tracker, detector.class_names)
+    tracks = [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)]
+    renderer = Renderer(config.render, detector.class_names)
+    images = [renderer.annotate(f.image, list(t)) for f, t in zip(frames, tracks, strict=True)]
+
+    def decode_all():
+        decoded = list(open_source(video))
+        # Camera-motion estimation runs in the decoding thread of the pipeline: count it there.
+        if config.pipeline.camera_motion:
+            camera = CameraMotion()
+            for f in decoded:
+                camera.update(f.image)
 
     def detect_all():
-        out = []
         for i in range(0, n, batch):
-            out += detector.detect(frames[i : i + batch])
-        return out
+            detector.detect(frames[i : i + batch])
 
     def track_all():
         tracker = Tracker(config.tracker, detector.class_names)
-        return [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)]
+        for f, d in zip(frames, dets, strict=True):
+            tracker.update(d, f.time_s)
 
-    dets, detect_s = best_of(repeats, detect_all)
-    tracks, track_s = best_of(repeats, track_all)
-    renderer = Renderer(config.render, detector.class_names)
-    images, render_s = best_of(
-        repeats, lambda: [renderer.annotate(f.image, list(t)) for f, t in zip(frames, tracks, strict=True)]
-    )
+    def render_all():
+        for f, t in zip(frames, tracks, strict=True):
+            renderer.annotate(f.image, list(t))
+
     with tempfile.TemporaryDirectory() as tmp:
 
         def encode():
-            # Alone, the encoder runs with the same thread budget as in the pipeline.
+            # Alone, the encoder runs with the same settings and thread budget as in the pipeline.
             writer = video_writer(Path(tmp) / "enc.mp4", 25.0, config.pipeline)
             for image in images:
                 writer.write(image)
@@ -89,17 +88,21 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
             with Pipeline(config, detector) as pipeline:
                 pipeline.run(video, Path(tmp) / "out.mp4")
 
-        _, encode_s = best_of(repeats, encode)
-        _, best = best_of(repeats, whole)
-    stages = {
-        "decode+camera": n / decode_s,
-        "detect": n / detect_s,
-        "track": n / track_s,
-        "render": n / render_s,
-        "encode": n / encode_s,
-    }
+        work = {
+            "decode+camera": decode_all,
+            "detect": detect_all,
+            "track": track_all,
+            "render": render_all,
+            "encode": encode,
+            "pipeline": whole,
+        }
+        best = dict.fromkeys(work, float("inf"))
+        for _ in range(repeats):
+            for name, fn in work.items():
+                best[name] = min(best[name], seconds(fn))
+    stages = {name: n / seconds for name, seconds in best.items() if name != "pipeline"}
     slowest = min(stages.values())
-    whole = n / best
+    whole_fps = n / best["pipeline"]
     # However well the stages overlap, the pipeline cannot run faster than the cores can do
     # all of their work: cores / (sum of the stages' seconds per frame).
     cores = os.cpu_count() or 1
@@ -107,8 +110,8 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
     return {
         "frames": n,
         "stages_fps": {k: round(v, 1) for k, v in stages.items()},
-        "pipeline_fps": round(whole, 1),
-        "ratio_to_slowest": round(whole / slowest, 3),
+        "pipeline_fps": round(whole_fps, 1),
+        "ratio_to_slowest": round(whole_fps / slowest, 3),
         "cpu_ceiling_ratio": round(ceiling / slowest, 3),
     }
 
@@ -117,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--video", type=Path, action="append")
     parser.add_argument("--detector", help="detector for --video (default: builtin)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
