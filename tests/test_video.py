@@ -216,17 +216,35 @@ def test_pipeline_api_with_a_fake_camera(clip):
     assert sum(len(r.tracks) for r in results) > 0
 
 
-class BatchRecorder(TruthDetector):
-    """Records the size of each batch it is given; slow, so that decoded frames pile up."""
+class CountingFrames:
+    """The frames of a source, counting those read so far."""
 
-    def __init__(self, gt_path: Path, runs_batches: bool) -> None:
+    def __init__(self, source) -> None:
+        self.source, self.read = source, 0
+
+    def __iter__(self):
+        for frame in self.source:
+            self.read += 1
+            yield frame
+
+
+class BatchRecorder(TruthDetector):
+    """Records the size of each batch it is given, and returns only once the decoder has read
+    a batch and one more frame past it, so that the frames a batch could take are waiting in
+    the queue whatever the machine's load."""
+
+    def __init__(self, gt_path: Path, runs_batches: bool, frames: CountingFrames) -> None:
         super().__init__(gt_path)
         self.runs_batches = runs_batches
+        self.source = frames
         self.sizes: list[int] = []
 
     def detect(self, frames):
         self.sizes.append(len(frames))
-        time.sleep(0.01)
+        wanted = min(frames[-1].index + 1 + 4 + 1, 40)
+        deadline = time.monotonic() + 10
+        while self.source.read < wanted and time.monotonic() < deadline:
+            time.sleep(0.001)
         return super().detect(frames)
 
 
@@ -235,9 +253,10 @@ def test_frames_go_one_at_a_time_to_detectors_that_do_not_batch(clip):
     config = load_config(None, ["pipeline.batch_size=4"])
     assert detector_batch_size(TruthDetector(gt), config.pipeline) == 4  # no attribute: batches
     for runs_batches in (False, True):
-        detector = BatchRecorder(gt, runs_batches)
+        frames = CountingFrames(open_source(video))
+        detector = BatchRecorder(gt, runs_batches, frames)
         with Pipeline(config, detector) as pipe:
-            assert len(list(pipe.stream(video))) == 40
+            assert len(list(pipe.stream(frames, fps=10))) == 40
         assert sum(detector.sizes) == 40
         assert max(detector.sizes) == (4 if runs_batches else 1)
 
