@@ -250,7 +250,7 @@ class PipelineConfig:
     # Beside a CPU detector (one with ``cpu_threads``), keep the decoding and encoding threads
     # on the cores its threads leave free, where there is one (Linux). Left to itself the
     # scheduler now and then runs them on the detector's core, which costs the detector more
-    # than they gain: on the highway clip with 2 cores, the pipeline ran about 5 % faster.
+    # than they gain: on the highway clip with 2 cores, the pipeline ran 2-5 % faster.
     codec_on_spare_cores: bool = True
     # Stages in their own threads (overlapping on several cores), or one after the other in
     # one thread: one core per video, for batches that process several videos side by side.
