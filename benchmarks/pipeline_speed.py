@@ -100,7 +100,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
         for _ in range(repeats):
             for name, fn in work.items():
                 best[name] = min(best[name], seconds(fn))
-    stages = {name: n / seconds for name, seconds in best.items() if name != "pipeline"}
+    stages = {name: n / elapsed for name, elapsed in best.items() if name != "pipeline"}
     slowest = min(stages.values())
     whole_fps = n / best["pipeline"]
     # However well the stages overlap, the pipeline cannot run faster than the cores can do

@@ -15,7 +15,6 @@ class FileDetector:
     ``object``; KITTI-format files give KITTI classes."""
 
     runs_batches = False
-    cpu_threads = 0  # a lookup: no core to keep free for it
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)

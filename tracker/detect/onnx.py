@@ -110,8 +110,8 @@ class OnnxYoloxDetector:
         keep = score >= self.score_threshold
         if not keep.any():
             return Detections.empty()
-        grid, stride = self._grid[0][anchors[keep]], self._grid[1][anchors[keep]]
-        out = out[keep]
+        kept_anchors, out = anchors[keep], out[keep]
+        grid, stride = self._grid[0][kept_anchors], self._grid[1][kept_anchors]
         centre = (out[:, 0:2] + grid) * stride
         size = np.exp(np.clip(out[:, 2:4], -10, 10)) * stride
         xyxy = np.concatenate([centre - size / 2, centre + size / 2], axis=1) / scale
