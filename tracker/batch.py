@@ -155,7 +155,7 @@ _detectors: dict[str, Any] = {}
 def _detector(config):
     """One detector per worker process and detector config (loading weights once, not per
     video)."""
-    from .pipeline import detector_from_config
+    from .detect import detector_from_config
 
     key = json.dumps(asdict(config.detector), sort_keys=True)
     if key not in _detectors:

@@ -690,8 +690,8 @@ def batch_command(
 def multi_command(sources, out_dir, detector_spec, config_path, overrides, fps, no_video):
     """Track several SOURCES (files, cameras, URLs) at once through one shared detector, which
     batches frames across them; each source gets its own tracks and outputs in --out-dir."""
+    from .detect import detector_from_config
     from .multi import run_multi
-    from .pipeline import detector_from_config
 
     config = _video_config(config_path, overrides, detector_spec)
     detector = detector_from_config(config)

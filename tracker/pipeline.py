@@ -27,7 +27,7 @@ import numpy as np
 
 from .camera import CameraMotion
 from .config import Config, PipelineConfig, cpu_threads, load_config
-from .detect import Detector, make_detector
+from .detect import Detector, detector_from_config
 from .render import Renderer
 from .sink import TrackWriter, VideoWriter, track_format_for
 from .source import Frame, LiveOptions, Source, open_source
@@ -154,14 +154,6 @@ def _as_frames(source) -> Iterable[Frame]:
             yield item
         else:
             yield Frame(i, float("nan"), np.asarray(item))
-
-
-def detector_from_config(config: Config) -> Detector:
-    """The detector that ``config.detector`` describes."""
-    d = config.detector
-    return make_detector(
-        d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads, d.refine_edges
-    )
 
 
 class Pipeline:

@@ -12,48 +12,20 @@ keeps its decoding and encoding threads off them (``pipeline.codec_on_spare_core
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
-import numpy as np
+from ..config import Config, DetectorConfig, cpu_threads
+from .base import COCO_CLASSES, ROAD_USERS, Detector, class_filter, resolve_device
 
-from ..config import cpu_threads
-from ..source import Frame
-from ..structures import Detections
-
-# COCO class names (torchvision and YOLOX share the 80-class order).
-COCO_CLASSES = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
-    "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
-    "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella", "handbag", "tie", "suitcase", "frisbee",
-    "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard", "surfboard",
-    "tennis racket", "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
-    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard",
-    "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase",
-    "scissors", "teddy bear", "hair drier", "toothbrush",
-)  # fmt: skip
-ROAD_USERS = ("person", "bicycle", "car", "motorcycle", "bus", "truck")
-
-
-class Detector(Protocol):
-    """See the module docstring (``runs_batches`` and ``cpu_threads`` are optional, so not part
-    of the protocol)."""
-
-    class_names: tuple[str, ...]
-
-    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        """Detections for each frame of the batch."""
-
-
-def class_filter(class_names: Sequence[str], wanted: Sequence[str] | None) -> np.ndarray:
-    """Boolean mask over class ids of the classes to keep; unknown names are an error."""
-    if not wanted:
-        return np.ones(len(class_names), bool)
-    unknown = [w for w in wanted if w not in class_names]
-    if unknown:
-        raise ValueError(f"unknown class {unknown[0]!r}; this detector knows: {', '.join(class_names)}")
-    return np.isin(np.array(class_names), np.array(list(wanted)))
-
+__all__ = [
+    "COCO_CLASSES",
+    "DETECTOR_HELP",
+    "ROAD_USERS",
+    "Detector",
+    "class_filter",
+    "detector_from_config",
+    "make_detector",
+    "resolve_device",
+]
 
 DETECTOR_HELP = (
     "builtin (the shipped CNN for synthetic moving boxes), onnx:PATH (YOLOX layout), torchvision:NAME ("
@@ -110,3 +82,11 @@ def make_detector(
 
         return FileDetector(arg)
     raise ValueError(f"unknown detector {spec!r}; valid: {DETECTOR_HELP}")
+
+
+def detector_from_config(config: DetectorConfig | Config) -> Detector:
+    """The detector that a ``detector`` config section (or a whole ``Config``) describes."""
+    d = config.detector if isinstance(config, Config) else config
+    return make_detector(
+        d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads, d.refine_edges
+    )

@@ -154,7 +154,7 @@ class BuiltinDetector:
     ):
         import torch
 
-        from .torchvision_models import resolve_device
+        from .base import resolve_device
 
         path = Path(weights) if weights else WEIGHTS
         if not path.is_file():

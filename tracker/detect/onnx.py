@@ -10,7 +10,7 @@ import numpy as np
 
 from ..source import Frame
 from ..structures import Detections
-from . import COCO_CLASSES, ROAD_USERS, class_filter
+from .base import COCO_CLASSES, ROAD_USERS, class_filter
 from .nms import batched_nms
 
 # onnxruntime execution providers that run the model off the CPU.

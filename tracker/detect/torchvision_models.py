@@ -15,7 +15,7 @@ import numpy as np
 
 from ..source import Frame
 from ..structures import Detections
-from . import ROAD_USERS, class_filter
+from .base import ROAD_USERS, class_filter, resolve_device
 
 MODELS = {
     "fasterrcnn_mobilenet_v3_large_fpn": "FasterRCNN_MobileNet_V3_Large_FPN_Weights",
@@ -24,18 +24,6 @@ MODELS = {
     "fcos_resnet50_fpn": "FCOS_ResNet50_FPN_Weights",
     "ssdlite320_mobilenet_v3_large": "SSDLite320_MobileNet_V3_Large_Weights",
 }
-
-
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"unknown device {device!r}: expected auto, cpu or cuda")
-    return device
 
 
 class TorchvisionDetector:
