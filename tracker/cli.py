@@ -465,6 +465,55 @@ class _Progress:
         self.bar.close()
 
 
+@main.command("detect")
+@click.argument("source")
+@click.option(
+    "--out", "out_path", required=True, type=click.Path(dir_okay=False), help=".jsonl or .txt (MOT det)."
+)
+@click.option("--detector", "detector_spec", help="Detector spec (default: the config's, yolox-nano).")
+@click.option("--weights", help="Weights file for the detector (no lookup, no download).")
+@click.option("--classes", help="Comma-separated class names to keep (default: road users).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the detector runs.")
+@click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@_user_errors
+def detect_command(
+    source, out_path, detector_spec, weights, classes, device, fps, config_path, overrides, overwrite
+):
+    """Detections only, no tracking: SOURCE (video, image folder in sorted name order, camera,
+    URL) to FILE.jsonl ({"frame", "time_s", "class", "score", "xyxy"} per detection) or FILE.txt
+    (MOT det). Track them later with --detector file:FILE."""
+    from .detect import detector_from_config
+    from .detect.files import detection_format, write_detections
+    from .source import open_source
+
+    detection_format(out_path)
+    out = Path(out_path)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out_path}: folder {out.parent} does not exist")
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out_path} exists; pass --overwrite to replace it")
+    extra = [f"detector.weights={weights}"] if weights else []
+    extra += [f"detector.device={device}"] if device else []
+    extra += [f"detector.classes=[{classes}]"] if classes else []
+    config = _video_config(config_path, overrides, detector_spec, *extra)
+    stream = open_source(source, fps, default_fps=config.tracker.frame_rate)
+    if not stream.live and Path(source).exists() and out.resolve() == Path(source).resolve():
+        raise ValueError(f"{out_path} is the input; choose another output")
+    detector = detector_from_config(config)
+    bar = _Progress(stream.num_frames)
+    try:
+        frames = write_detections(detector, stream, out, config.pipeline.batch_size, lambda: bar.update(None))
+    finally:
+        bar.close()
+    if frames == 0:
+        out.unlink(missing_ok=True)
+        raise ValueError(f"no frames could be decoded from {source}")
+    click.echo(f"{frames} frames -> {out_path}", err=True)
+
+
 @main.command("train-detector")
 @click.argument("out", type=click.Path(dir_okay=False))
 @click.option("--steps", type=click.IntRange(1, 1_000_000), default=3000, show_default=True)

@@ -180,12 +180,13 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Which detector, on which device, keeping which classes."""
+    """Which detector, on which device, keeping which classes, and how it sees a frame."""
 
-    # builtin, onnx:PATH, torchvision:NAME or file:PATH (see ``tracker.detect``).
+    # yolox-nano ... yolox-x, builtin, onnx:PATH, torchvision:NAME or file:PATH (``tracker.detect``).
     kind: str = "builtin"
     device: str = "auto"
-    # Local checkpoint for torchvision detectors; empty = torchvision's download and cache.
+    # Weights file (YOLOX .pth/.onnx, torchvision checkpoint); empty = the detector's own lookup
+    # (YOLOX: $DRIVING_TRACKER_WEIGHTS, the user cache, then the official release).
     weights: str = ""
     # Class names to keep; empty = road users (person, bicycle, car, motorcycle, bus, truck).
     classes: tuple[str, ...] = ()
@@ -196,10 +197,31 @@ class DetectorConfig:
     # CPU threads for the detector; 0 = half the cores, so that decoding and encoding run
     # beside it instead of competing for the same cores.
     threads: int = 0
+    # YOLOX: long side of the whole-frame view in network pixels (multiple of 32); 0 = the
+    # frame's own resolution.
+    input_size: int = 0
+    # YOLOX: square tiles of this many frame pixels at native resolution on top of the whole
+    # frame (multiple of 32); 0 = no tiles.
+    tile_size: int = 0
+    # YOLOX: how much neighbouring tiles overlap (fraction of a tile).
+    tile_overlap: float = 0.2
+    # YOLOX: the band of rows the tiles cover, as fractions of the frame height (top, bottom).
+    tile_band: tuple[float, float] = (0.0, 1.0)
+    # YOLOX: IoU above which a box suppresses a weaker one of its class (within and across views).
+    nms_iou: float = 0.45
 
     def validate(self, key: str) -> None:
         _one_of(self.device, ("auto", "cpu", "cuda"), f"{key}.device")
         _in_range(self.score_threshold, 0.0, 1.0, f"{key}.score_threshold")
+        for name in ("input_size", "tile_size"):
+            value = getattr(self, name)
+            if value < 0 or value % 32:
+                raise ConfigError(f"{key}.{name}: expected 0 or a positive multiple of 32, got {value}")
+        _in_range(self.tile_overlap, 0.0, 0.9, f"{key}.tile_overlap")
+        _in_range(self.nms_iou, 0.0, 1.0, f"{key}.nms_iou")
+        top, bottom = self.tile_band
+        if not 0.0 <= top < bottom <= 1.0:
+            raise ConfigError(f"{key}.tile_band: expected 0 <= top < bottom <= 1, got {list(self.tile_band)}")
         _in_range(self.threads, 0, 1024, f"{key}.threads")
 
 

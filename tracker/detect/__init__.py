@@ -11,12 +11,12 @@ keeps its decoding and encoding threads off them (``pipeline.codec_on_spare_core
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from ..config import Config, DetectorConfig, cpu_threads
 from .base import COCO_CLASSES, ROAD_USERS, Detector, class_filter, resolve_device
 
 __all__ = [
+    "TORCHVISION_MODELS",
+    "YOLOX_SIZES",
     "COCO_CLASSES",
     "DETECTOR_HELP",
     "ROAD_USERS",
@@ -27,66 +27,82 @@ __all__ = [
     "resolve_device",
 ]
 
+YOLOX_SIZES = ("nano", "tiny", "s", "m", "l", "x")
+TORCHVISION_MODELS = (
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "retinanet_resnet50_fpn_v2",
+    "fcos_resnet50_fpn",
+    "ssdlite320_mobilenet_v3_large",
+)
 DETECTOR_HELP = (
-    "builtin (the shipped CNN for synthetic moving boxes), onnx:PATH (YOLOX layout), torchvision:NAME ("
-    + ", ".join(
-        (
-            "fasterrcnn_mobilenet_v3_large_fpn",
-            "fasterrcnn_resnet50_fpn_v2",
-            "retinanet_resnet50_fpn_v2",
-            "fcos_resnet50_fpn",
-            "ssdlite320_mobilenet_v3_large",
-        )
-    )
-    + "), file:PATH (MOT det.txt)"
+    ", ".join(f"yolox-{s}" for s in YOLOX_SIZES)
+    + " (COCO YOLOX in torch; weights from --weights, $DRIVING_TRACKER_WEIGHTS, the cache or the release),"
+    " builtin (the shipped CNN for synthetic moving boxes), onnx:PATH (YOLOX layout), torchvision:NAME ("
+    + ", ".join(TORCHVISION_MODELS)
+    + "), file:PATH (detections from track detect: .jsonl or MOT .txt; KITTI files)"
 )
 
 
-def make_detector(
-    spec: str,
-    device: str = "auto",
-    weights: str | None = None,
-    classes: Sequence[str] | None = None,
-    score_threshold: float = 0.1,
-    threads: int = 0,
-    refine_edges: bool = True,
-) -> Detector:
-    """Build the detector named by ``spec`` (see ``DETECTOR_HELP``); ``threads`` CPU threads
-    (0 = half the cores); ``refine_edges``: the built-in detector snaps box sides to edges."""
-    threads = cpu_threads(threads)
-    kind, _, arg = spec.partition(":")
-    if kind in ("builtin", "torchvision"):
-        import torch
-
-        torch.set_num_threads(threads)
-    if kind == "builtin":
-        from .builtin import BuiltinDetector
-
-        return BuiltinDetector(arg or weights or None, device, score_threshold, refine_edges)
-    if kind == "onnx" and arg:
-        from .onnx import OnnxYoloxDetector
-
-        return OnnxYoloxDetector(arg, classes or ROAD_USERS, score_threshold, threads=threads)
-    if kind == "torchvision":
-        from .torchvision_models import TorchvisionDetector
-
-        return TorchvisionDetector(
-            arg or "fasterrcnn_mobilenet_v3_large_fpn",
-            device,
-            weights,
-            classes or ROAD_USERS,
-            score_threshold,
-        )
-    if kind == "file" and arg:
-        from .files import FileDetector
-
-        return FileDetector(arg)
-    raise ValueError(f"unknown detector {spec!r}; valid: {DETECTOR_HELP}")
+def make_detector(spec: str, device: str = "auto", weights: str | None = None, **options) -> Detector:
+    """Build the detector named by ``spec`` (see ``DETECTOR_HELP``); ``options`` are any other
+    fields of ``DetectorConfig`` (``classes``, ``score_threshold``, ``threads``, ``input_size``...)."""
+    fields = {"kind": spec, "device": device, "weights": weights or "", **options}
+    if fields.get("classes") is None:
+        fields["classes"] = ()
+    config = DetectorConfig(**{**fields, "classes": tuple(fields["classes"])})
+    config.validate("detector")
+    return detector_from_config(config)
 
 
 def detector_from_config(config: DetectorConfig | Config) -> Detector:
     """The detector that a ``detector`` config section (or a whole ``Config``) describes."""
     d = config.detector if isinstance(config, Config) else config
-    return make_detector(
-        d.kind, d.device, d.weights or None, d.classes or None, d.score_threshold, d.threads, d.refine_edges
-    )
+    kind, _, arg = d.kind.partition(":")
+    threads = cpu_threads(d.threads)
+    classes = d.classes or ROAD_USERS
+    _check_device(kind, d.device)
+    if kind in ("builtin", "torchvision") or kind.startswith("yolox-"):
+        import torch
+
+        torch.set_num_threads(threads)
+    if kind.startswith("yolox-") and not arg:
+        from .yolox import YoloxDetector
+
+        return YoloxDetector(
+            kind.removeprefix("yolox-"), d.weights or None, d.device, classes, d.score_threshold,
+            d.nms_iou, d.input_size, d.tile_size, d.tile_overlap, d.tile_band,
+        )  # fmt: skip
+    if kind == "builtin":
+        from .builtin import BuiltinDetector
+
+        if d.classes and tuple(d.classes) != ("box",):
+            raise ValueError(f"the built-in detector finds one class, box; it cannot keep {list(d.classes)}")
+        return BuiltinDetector(arg or d.weights or None, d.device, d.score_threshold, d.refine_edges)
+    if kind == "onnx" and arg:
+        from .onnx import OnnxYoloxDetector
+
+        return OnnxYoloxDetector(arg, classes, d.score_threshold, threads=threads, device=d.device)
+    if kind == "torchvision":
+        from .torchvision_models import TorchvisionDetector
+
+        name = arg or TORCHVISION_MODELS[0]
+        return TorchvisionDetector(name, d.device, d.weights or None, classes, d.score_threshold)
+    if kind == "file" and arg:
+        from .files import FileDetector
+
+        return FileDetector(arg, d.classes or None)
+    raise ValueError(f"unknown detector {d.kind!r}; valid: {DETECTOR_HELP}")
+
+
+def _check_device(kind: str, device: str) -> None:
+    """``cuda`` where there is none is an error for every detector, before anything loads."""
+    if device != "cuda":
+        return
+    if kind == "onnx":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ValueError("--device cuda: onnxruntime has no CUDA execution provider here")
+    else:
+        resolve_device(device)

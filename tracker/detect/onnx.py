@@ -38,6 +38,7 @@ class OnnxYoloxDetector:
         nms_iou: float = 0.45,
         class_names: Sequence[str] = COCO_CLASSES,
         threads: int = 0,
+        device: str = "auto",
     ) -> None:
         import onnxruntime as ort
 
@@ -48,7 +49,12 @@ class OnnxYoloxDetector:
             options = ort.SessionOptions()
             if threads > 0:
                 options.intra_op_num_threads = threads
-            self.session = ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
+            providers = ort.get_available_providers()
+            if device == "cpu":
+                providers = ["CPUExecutionProvider"]
+            elif device == "cuda":
+                providers = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ValueError(
                 f"{path} is not a loadable ONNX model ({str(exc).splitlines()[0][:200]})"
