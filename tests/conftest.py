@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_KITTI = ROOT.parent / "shared" / "data" / "kitti"
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+
+# Tests and CI find the detector weights in ../shared/models (DEVELOPERS: no download in tests);
+# a value the caller set wins.
+if (SHARED_MODELS / "yolox_nano.onnx").is_file():
+    os.environ.setdefault("DRIVING_TRACKER_WEIGHTS", str(SHARED_MODELS))
 
 
 def kitti_label_line(frame: int, track_id: int, kind: str, box) -> str:

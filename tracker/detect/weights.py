@@ -114,11 +114,13 @@ def _copy_url(url: str, out, timeout_s: float) -> None:
             desc=url.rsplit("/", 1)[-1],
             disable=not sys.stderr.isatty(),
         ) as bar:
+            received = 0
             while chunk := response.read(1 << 20):
                 out.write(chunk)
+                received += len(chunk)
                 bar.update(len(chunk))
-        if total is not None and bar.n != total:
-            raise OSError(f"connection closed after {bar.n} of {total} bytes")
+        if total is not None and received != total:
+            raise OSError(f"connection closed after {received} of {total} bytes")
 
 
 def load_network(size: str, path: str | Path) -> YOLOX:

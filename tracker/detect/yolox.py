@@ -28,6 +28,7 @@ from .base import COCO_CLASSES, ROAD_USERS, class_filter, resolve_device
 from .weights import find_weights, load_network
 from .yolox_net import SIZES, anchor_grid
 
+RUNTIMES = ("auto", "torch", "onnxruntime")
 PAD_VALUE = 114
 EDGE_PX = 3.0  # a box side within this of a tile's inner edge touches it
 COVERED = 0.6  # share of a cut box's area inside another box beyond which it is a duplicate
@@ -46,6 +47,10 @@ class View:
     scale: float
     canvas_hw: tuple[int, int]
     inner: tuple[bool, bool, bool, bool] = (False, False, False, False)
+
+    def _replace_canvas(self, canvas_hw: tuple[int, int]) -> View:
+        """The same view on a larger canvas (more padding), e.g. a square one as exports use."""
+        return View(self.x0, self.y0, self.width, self.height, self.scale, canvas_hw, self.inner)
 
 
 def _ceil32(x: float) -> int:
@@ -85,6 +90,13 @@ def tile_views(
     return views
 
 
+def band_view(height: int, width: int, band: tuple[float, float], zoom: float) -> View:
+    """The full-width strip of rows ``band`` (fractions of the height) seen at ``zoom``."""
+    y_lo, y_hi = int(band[0] * height), int(math.ceil(band[1] * height))
+    canvas = (_ceil32(round((y_hi - y_lo) * zoom)), _ceil32(round(width * zoom)))
+    return View(0, y_lo, width, y_hi - y_lo, zoom, canvas, (False, y_lo > 0, False, y_hi < height))
+
+
 def render_view(image: np.ndarray, view: View) -> np.ndarray:
     """The view's canvas (H, W, 3) uint8: the window, scaled, top-left, padded with 114."""
     import cv2
@@ -120,6 +132,9 @@ class YoloxDetector:
         tile_size: int = 0,
         tile_overlap: float = 0.2,
         tile_band: tuple[float, float] = (0.0, 1.0),
+        runtime: str = "auto",
+        threads: int = 0,
+        band_zoom: float = 0.0,
     ) -> None:
         import torch
 
@@ -134,21 +149,34 @@ class YoloxDetector:
         self.score_threshold, self.nms_iou = score_threshold, nms_iou
         self.input_size, self.tile_size = input_size, tile_size
         self.tile_overlap, self.tile_band = tile_overlap, tuple(tile_band)
+        self.band_zoom = band_zoom
         self.weights_path = find_weights(size, weights)
         net = load_network(size, self.weights_path)
         self.half = self.device == "cuda"
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown detector runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
+        if runtime == "onnxruntime" and self.device == "cuda":
+            raise ValueError("detector.runtime onnxruntime runs on the CPU; use torch (or auto) with cuda")
+        self.runtime = "onnxruntime" if runtime == "auto" and self.device == "cpu" else runtime
+        if self.runtime == "auto":
+            self.runtime = "torch"
         # channels-last lets oneDNN run the (depthwise) convolutions without layout changes.
         self.model = net.to(self.device, memory_format=torch.channels_last)
         if self.half:
             self.model.half()
+        self._session = (
+            onnx_session(net, threads or torch.get_num_threads()) if self.runtime == "onnxruntime" else None
+        )
         self.runs_batches = self.device == "cuda"  # on a CPU a batch only holds results back
-        self.cpu_threads = torch.get_num_threads() if self.device == "cpu" else 0
+        self.cpu_threads = (threads or torch.get_num_threads()) if self.device == "cpu" else 0
         self._keep = torch.from_numpy(self.keep_class).to(self.device)
         self._grids: dict[tuple[int, int], tuple] = {}
 
     def views(self, height: int, width: int) -> list[View]:
         """Every view of a frame of this size, the whole frame first."""
         tiles = tile_views(height, width, self.tile_size, self.tile_overlap, self.tile_band)
+        if self.band_zoom > 0:
+            tiles.append(band_view(height, width, self.tile_band, self.band_zoom))
         return [whole_frame_view(height, width, self.input_size), *tiles]
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
@@ -166,6 +194,9 @@ class YoloxDetector:
     def _forward(self, canvases: list[np.ndarray]):
         import torch
 
+        if self._session is not None:
+            blob = np.ascontiguousarray(np.stack(canvases).transpose(0, 3, 1, 2), np.float32)
+            return torch.from_numpy(self._session.run(None, {"images": blob})[0])
         batch = torch.from_numpy(np.stack(canvases)).to(self.device).permute(0, 3, 1, 2)
         batch = batch.half() if self.half else batch.float()
         batch = batch.contiguous(memory_format=torch.channels_last)
@@ -238,3 +269,31 @@ def class_nms(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, iou: float) 
 
     kept = batched_nms(torch.from_numpy(xyxy), torch.from_numpy(score), torch.from_numpy(cls), iou)
     return kept.numpy()
+
+
+def onnx_session(net, threads: int):
+    """The torch network exported (in memory, any input size) and opened in onnxruntime.
+
+    On a CPU onnxruntime runs this network 1.5-1.8 x faster than torch with one thread
+    (YOLOX-nano, 416 x 416; the depthwise convolutions), so ``runtime: auto`` uses it there;
+    the weights are the torch module's, whatever file they came from.
+    """
+    import io
+    import warnings
+
+    import onnxruntime as ort
+    import torch
+
+    buffer = io.BytesIO()
+    axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 1: "anchors"}}
+    with warnings.catch_warnings(), torch.inference_mode(False):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net.float().to(memory_format=torch.contiguous_format), torch.zeros(1, 3, 64, 64), buffer,
+            input_names=["images"], output_names=["output"], opset_version=17, dynamo=False,
+            dynamic_axes=axes,
+        )  # fmt: skip
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.log_severity_level = 3
+    return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,179 @@
+"""Detector candidates on real driving frames: speed and recall/precision against hand labels.
+
+    python benchmarks/detector_speed.py [--labels benchmarks/real_labels.json] [--threads 1]
+        [--candidates default,nano416,...] [--json FILE]
+
+For each candidate (model, input size, tiling): milliseconds per frame on this CPU at the two
+real clips' sizes (1242x374 urban, 1280x720 highway; median over the labelled frames after a
+warm-up, ``--threads`` CPU threads), and on the labelled frames of both clips recall and
+precision at IoU 0.5 for vehicles at least ``--min-height`` px tall (car, truck, bus, motorcycle,
+bicycle: a vehicle found under another vehicle class counts), at each of ``--scores``. A
+detection counts as false only if it is a vehicle at least that tall and overlaps no labelled
+vehicle of any size; smaller detections are neither rewarded nor penalised.
+
+Needs ../shared (the clips and yolox_nano.onnx); ``DRIVING_TRACKER_WEIGHTS`` defaults to
+../shared/models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+os.environ.setdefault("DRIVING_TRACKER_WEIGHTS", str(SHARED / "models"))
+
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
+from tracker.associate import iou_matrix  # noqa: E402
+from tracker.config import load_config  # noqa: E402
+from tracker.detect import detector_from_config  # noqa: E402
+from tracker.source import open_source  # noqa: E402
+
+VEHICLES = ("car", "truck", "bus", "motorcycle", "bicycle")
+CLIPS = {"urban": "urban_kitti_raw_10fps.mp4", "highway": "highway_720p.mp4"}
+
+
+def nano(input_size: int, **more) -> list[str]:
+    """Overrides for YOLOX-nano at ``input_size`` with more detector settings."""
+    return [f"detector.{k}={v}" for k, v in {"kind": "yolox-nano", "input_size": input_size, **more}.items()]
+
+
+STRIP = "[0.35,0.75]"  # the band of rows around the horizon of a forward-facing camera
+# name -> detector config overrides. ``default`` is whatever configs/default.yaml says.
+CANDIDATES = {
+    "onnx416": ["detector.kind=onnx:" + str(SHARED / "models" / "yolox_nano.onnx")],
+    "nano416": nano(416),
+    "nano640": nano(640),
+    "nano832": nano(832),
+    "nano960": nano(960),
+    "nano_native": nano(0),
+    "nano1600": nano(1600),
+    "nano416+tiles416": nano(416, tile_size=416),
+    "nano416+tiles320band": nano(416, tile_size=320, tile_band="[0.3,0.8]"),
+    "nano416+strip1": nano(416, band_zoom=1, tile_band=STRIP),
+    "nano640+strip1": nano(640, band_zoom=1, tile_band=STRIP),
+    "nano416+strip1.25": nano(416, band_zoom=1.25, tile_band=STRIP),
+    "nano416+strip1.5": nano(416, band_zoom=1.5, tile_band=STRIP),
+    "nano640+strip1.5": nano(640, band_zoom=1.5, tile_band=STRIP),
+    "nano416+strip2": nano(416, band_zoom=2, tile_band=STRIP),
+    "nano_native+strip1.5": nano(0, band_zoom=1.5, tile_band=STRIP),
+    "default": [],
+}
+
+
+def load_labels(path: Path) -> dict[str, dict[int, list[dict]]]:
+    data = json.loads(path.read_text())
+    return {
+        clip: {int(k): v for k, v in data["videos"][name]["frames"].items()}
+        for clip, name in CLIPS.items()
+        if name in data["videos"]
+    }
+
+
+def frames_of(clip: str, wanted: set[int]):
+    return [f for f in open_source(SHARED / "data" / "real" / CLIPS[clip]) if f.index in wanted]
+
+
+def score_frame(
+    gt: list[dict], xyxy: np.ndarray, names: list[str], min_h: float
+) -> tuple[int, int, int, int]:
+    """(true vehicles found, true vehicles, false detections, detections) counted as the module says."""
+    g = np.array([b["xyxy"] for b in gt if b["class"] in VEHICLES], np.float64).reshape(-1, 4)
+    is_vehicle = np.array([n in VEHICLES for n in names], bool)
+    d = xyxy[is_vehicle] if len(xyxy) else np.zeros((0, 4))
+    g_tall = (g[:, 3] - g[:, 1]) >= min_h
+    d_tall = (d[:, 3] - d[:, 1]) >= min_h
+    matched_g = np.zeros(len(g), bool)
+    matched_d = np.zeros(len(d), bool)
+    if len(g) and len(d):
+        iou = iou_matrix(d.astype(np.float32), g.astype(np.float32))
+        rows, cols = linear_sum_assignment(-iou)
+        ok = iou[rows, cols] >= 0.5
+        matched_d[rows[ok]], matched_g[cols[ok]] = True, True
+    found = int((matched_g & g_tall).sum())
+    false = int((~matched_d & d_tall).sum())
+    return found, int(g_tall.sum()), false, int(d_tall.sum())
+
+
+def run_candidate(name: str, overrides: list[str], labels, frames, threads: int, scores, min_h) -> dict:
+    config = load_config(None, [*overrides, f"detector.threads={threads}"])
+    if name == "default":
+        from tracker.config import preset_path
+
+        config = load_config(preset_path("default"), [f"detector.threads={threads}"])
+    detector = detector_from_config(config)
+    out: dict = {"name": name, "detector": config.detector.kind, "settings": overrides}
+    per_score = {s: [0, 0, 0, 0] for s in scores}
+    for clip, clip_frames in frames.items():
+        detector.detect(clip_frames[:1])  # warm-up (first-call allocations)
+        times = []
+        for f in clip_frames:
+            start = time.perf_counter()
+            dets = detector.detect([f])[0]
+            times.append((time.perf_counter() - start) * 1000)
+            names = [detector.class_names[c] for c in dets.class_id]
+            for s in scores:
+                keep = dets.score >= s
+                counts = score_frame(
+                    labels[clip][f.index],
+                    dets.xyxy[keep],
+                    [n for n, k in zip(names, keep, strict=True) if k],
+                    min_h,
+                )
+                per_score[s] = [a + b for a, b in zip(per_score[s], counts, strict=True)]
+        out[f"ms_{clip}"] = round(statistics.median(times), 1)
+    out["by_score"] = {
+        str(s): {
+            "recall": round(c[0] / max(c[1], 1), 3),
+            "precision": round(1 - c[2] / max(c[3], 1), 3),
+            "found": c[0],
+            "vehicles": c[1],
+            "false": c[2],
+            "detections": c[3],
+        }  # fmt: skip
+        for s, c in per_score.items()
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--labels", type=Path, default=ROOT / "benchmarks" / "real_labels.json")
+    parser.add_argument("--candidates", default=",".join(CANDIDATES))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--scores", default="0.25,0.4")
+    parser.add_argument("--min-height", type=float, default=25.0)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if not (SHARED / "data" / "real").is_dir():
+        sys.exit(f"needs {SHARED}/data/real (the real clips)")
+    labels = load_labels(args.labels)
+    frames = {clip: frames_of(clip, set(labels[clip])) for clip in labels}
+    scores = [float(s) for s in args.scores.split(",")]
+    rows = []
+    for name in args.candidates.split(","):
+        row = run_candidate(name, CANDIDATES[name], labels, frames, args.threads, scores, args.min_height)
+        rows.append(row)
+        cells = " | ".join(f"{v['recall']:.3f} / {v['precision']:.3f}" for v in row["by_score"].values())
+        print(f"| {name} | {row.get('ms_urban', '-')} | {row.get('ms_highway', '-')} | {cells} |", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps({"threads": args.threads, "min_height": args.min_height, "rows": rows}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
