@@ -44,8 +44,9 @@ CLIPS = {"urban": "urban_kitti_raw_10fps.mp4", "highway": "highway_720p.mp4"}
 
 
 def nano(input_size: int, **more) -> list[str]:
-    """Overrides for YOLOX-nano at ``input_size`` with more detector settings."""
-    return [f"detector.{k}={v}" for k, v in {"kind": "yolox-nano", "input_size": input_size, **more}.items()]
+    """Overrides for YOLOX-nano at ``input_size``: no strip, no tiles, unless ``more`` says."""
+    settings = {"kind": "yolox-nano", "input_size": input_size, "band_size": 0, "tile_size": 0, **more}
+    return [f"detector.{k}={v}" for k, v in settings.items()]
 
 
 STRIP = "[0.35,0.75]"  # the band of rows around the horizon of a forward-facing camera
@@ -60,13 +61,13 @@ CANDIDATES = {
     "nano1600": nano(1600),
     "nano416+tiles416": nano(416, tile_size=416),
     "nano416+tiles320band": nano(416, tile_size=320, tile_band="[0.3,0.8]"),
-    "nano416+strip1": nano(416, band_zoom=1, tile_band=STRIP),
-    "nano640+strip1": nano(640, band_zoom=1, tile_band=STRIP),
-    "nano416+strip1.25": nano(416, band_zoom=1.25, tile_band=STRIP),
-    "nano416+strip1.5": nano(416, band_zoom=1.5, tile_band=STRIP),
-    "nano640+strip1.5": nano(640, band_zoom=1.5, tile_band=STRIP),
-    "nano416+strip2": nano(416, band_zoom=2, tile_band=STRIP),
-    "nano_native+strip1.5": nano(0, band_zoom=1.5, tile_band=STRIP),
+    "nano416+strip1280": nano(416, band_size=1280, tile_band=STRIP),
+    "nano640+strip1280": nano(640, band_size=1280, tile_band=STRIP),
+    "nano416+strip1600": nano(416, band_size=1600, tile_band=STRIP),
+    "nano416+strip1920": nano(416, band_size=1920, tile_band=STRIP),
+    "nano640+strip1920": nano(640, band_size=1920, tile_band=STRIP),
+    "nano416+strip2560": nano(416, band_size=2560, tile_band=STRIP),
+    "nano_native+strip1920": nano(0, band_size=1920, tile_band=STRIP),
     "default": [],
 }
 

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.camera import CameraMotion  # noqa: E402
 from tracker.config import load_config  # noqa: E402
-from tracker.detect import make_detector  # noqa: E402
+from tracker.detect import detector_from_config  # noqa: E402
 from tracker.pipeline import Pipeline, detector_batch_size, video_writer  # noqa: E402
 from tracker.render import Renderer  # noqa: E402
 from tracker.source import open_source  # noqa: E402
@@ -44,7 +44,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
     ``repeats`` rounds each: the machine is shared, and taking turns lets every measurement see
     the same spells of noise (timing all of one, then all of another, would not)."""
     config = load_config(None, [f"detector.kind={detector_spec}", *overrides])
-    detector = make_detector(detector_spec)
+    detector = detector_from_config(config)  # --set detector.* applies too
     frames = list(open_source(video))
     n = len(frames)
     batch = detector_batch_size(detector, config.pipeline)

@@ -210,7 +210,7 @@ def _wait_for_lines(path: Path, lines: int, proc: subprocess.Popen, timeout: flo
 def test_signal_mid_run_finalises_outputs(long_clip, tmp_path, sig, code, word):
     video, _ = long_clip
     out, tracks = tmp_path / "out.mp4", tmp_path / "t.jsonl"
-    proc = _track_cli([video, "--out", out, "--tracks-out", tracks])
+    proc = _track_cli([video, "--detector", "builtin", "--out", out, "--tracks-out", tracks])
     _wait_for_lines(tmp_path / ".t.part.jsonl", 20, proc)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tracker.detect import weights as wt
-from tracker.detect.yolox import YoloxDetector, band_view, covered_by_another, tile_views, whole_frame_view
+from tracker.detect.yolox import YoloxDetector, band_view, tile_views, whole_frame_view
 from tracker.detect.yolox_net import SIZES, YOLOX
 from tracker.source import Frame
 
@@ -209,19 +209,9 @@ def test_tiles_cover_the_band_with_overlap():
     assert {v.y0 for v in views} == {0, 374 - 256}
     inner = [v for v in views if v.x0 == 0 and v.y0 == 0][0].inner
     assert inner == (False, False, True, True)
-    band = band_view(720, 1280, (0.4, 0.7), 1.5)
+    band = band_view(720, 1280, (0.4, 0.7), 1920)
     assert (band.y0, band.height, band.canvas_hw) == (288, 216, (352, 1920))
     assert tile_views(300, 400, 416, 0.2) == []  # one tile would be the whole frame
-
-
-def test_a_box_cut_at_a_tile_edge_merges_with_the_whole_one():
-    # The whole car from the whole-frame view, the piece of it a tile saw up to its edge, and an
-    # unrelated car cut by the same edge that nothing else covers (kept).
-    xyxy = np.array([[300, 100, 360, 140], [300, 101, 320, 140], [318, 200, 320.5, 230]], float)
-    cls = np.array([2, 2, 2])
-    cut = np.array([False, True, True])
-    assert covered_by_another(xyxy, cls, cut).tolist() == [False, True, False]
-    assert covered_by_another(xyxy, np.array([2, 7, 2]), cut).tolist() == [False, False, False]
 
 
 class _FakeNet(torch.nn.Module):

@@ -132,7 +132,9 @@ def _with_common(func):
 @click.option(
     "--gt", "gt_path", type=click.Path(dir_okay=False), help="DATA is a video: its MOT ground truth."
 )
-@click.option("--detector", "detector_spec", help="DATA is a video: the detector (default: builtin).")
+@click.option(
+    "--detector", "detector_spec", help="DATA is a (synthetic) video: the detector (default: builtin)."
+)
 @_user_errors
 def eval_command(
     data,
@@ -205,7 +207,7 @@ def _eval_video(video, gt_path, detector_spec, config_path, overrides, results_o
 
     if not gt_path:
         raise click.UsageError("DATA is a video: give its MOT ground truth with --gt")
-    config = _video_config(config_path, overrides, detector_spec)
+    config = _video_config(config_path, overrides, detector_spec or "builtin")
     metrics, summaries = evaluate_videos([(Path(video), Path(gt_path))], config, results_out)
     click.echo(_table([("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]))
     click.echo(f"{summaries[0].frames} frames, pipeline {summaries[0].fps:.1f} frames/s")
@@ -322,8 +324,12 @@ def calibrate_command(data, fmt, detections, classes, min_iou):
 @main.command("run")
 @click.argument("source")
 @click.option("--out", "out_video", type=click.Path(dir_okay=False), help="Annotated video (H.264 MP4).")
-@click.option("--detector", "detector_spec", help="onnx:PATH, torchvision:NAME or file:PATH.")
-@click.option("--weights", help="Local checkpoint for a torchvision detector (no download).")
+@click.option(
+    "--detector",
+    "detector_spec",
+    help="yolox-nano (default) ... yolox-x, builtin, onnx:PATH, torchvision:NAME or file:PATH.",
+)
+@click.option("--weights", help="Weights file for the detector (YOLOX .pth/.onnx; no lookup, no download).")
 @click.option("--classes", help="Comma-separated class names to keep (default: road users).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the detector runs.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
@@ -659,7 +665,7 @@ def eval_motion_command(data, horizons, json_path, fps, weights, config_path, ov
     metavar="[ADDRESS]",
     help="Run on a Ray cluster (ray.init(ADDRESS); alone: the local cluster or a new one).",
 )
-@click.option("--detector", "detector_spec", help="onnx:PATH, torchvision:NAME or builtin.")
+@click.option("--detector", "detector_spec", help="Detector spec (default yolox-nano; see track --help).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--no-video", is_flag=True, help="Track files only.")
@@ -730,7 +736,7 @@ def batch_command(
 @main.command("multi")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="Where every output goes.")
-@click.option("--detector", "detector_spec", help="onnx:PATH, torchvision:NAME or builtin.")
+@click.option("--detector", "detector_spec", help="Detector spec (default yolox-nano; see track --help).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")

@@ -4,13 +4,16 @@ Each frame is seen as one or more *views*, all run through the network:
 
 * the whole frame, letterboxed (scaled to ``input_size`` on its long side, top-left, padded with
   114 to a multiple of 32, as the YOLOX exports expect);
+* optionally, a strip: the full-width band of rows ``tile_band`` scaled to ``band_size``
+  network pixels wide (on driving footage the small distant vehicles sit around the horizon);
 * optionally, tiles: ``tile_size`` x ``tile_size`` windows at the frame's own resolution,
-  overlapping by ``tile_overlap``, laid over the band of rows ``tile_band`` (fractions of the
-  height; on driving footage the small distant vehicles sit around the horizon).
+  overlapping by ``tile_overlap``, laid over the same band of rows.
 
 Views of one shape run as one batch. Boxes from every view are mapped back to the frame; a box
-that touches a tile's inner edge is a piece of an object cut by the tile, dropped where another
-view's box of that class covers it; then class-aware NMS merges the rest.
+that touches an inner edge of a tile or strip is a piece of an object cut by it and is dropped:
+an object small enough to need the tiles lies whole in a neighbouring tile (they overlap), and
+a larger one is seen whole by the whole-frame view (on the highway clip a strip's cut pieces of
+road were boxed as cars). Class-aware NMS then merges the rest.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from .yolox_net import SIZES, anchor_grid
 RUNTIMES = ("auto", "torch", "onnxruntime")
 PAD_VALUE = 114
 EDGE_PX = 3.0  # a box side within this of a tile's inner edge touches it
-COVERED = 0.6  # share of a cut box's area inside another box beyond which it is a duplicate
 
 
 @dataclass(frozen=True)
@@ -90,9 +92,11 @@ def tile_views(
     return views
 
 
-def band_view(height: int, width: int, band: tuple[float, float], zoom: float) -> View:
-    """The full-width strip of rows ``band`` (fractions of the height) seen at ``zoom``."""
+def band_view(height: int, width: int, band: tuple[float, float], size: int) -> View:
+    """The full-width strip of rows ``band`` (fractions of the height), scaled to ``size``
+    network pixels wide (so the same setting suits every frame size)."""
     y_lo, y_hi = int(band[0] * height), int(math.ceil(band[1] * height))
+    zoom = size / width
     canvas = (_ceil32(round((y_hi - y_lo) * zoom)), _ceil32(round(width * zoom)))
     return View(0, y_lo, width, y_hi - y_lo, zoom, canvas, (False, y_lo > 0, False, y_hi < height))
 
@@ -134,7 +138,7 @@ class YoloxDetector:
         tile_band: tuple[float, float] = (0.0, 1.0),
         runtime: str = "auto",
         threads: int = 0,
-        band_zoom: float = 0.0,
+        band_size: int = 0,
     ) -> None:
         import torch
 
@@ -149,7 +153,7 @@ class YoloxDetector:
         self.score_threshold, self.nms_iou = score_threshold, nms_iou
         self.input_size, self.tile_size = input_size, tile_size
         self.tile_overlap, self.tile_band = tile_overlap, tuple(tile_band)
-        self.band_zoom = band_zoom
+        self.band_size = band_size
         self.weights_path = find_weights(size, weights)
         net = load_network(size, self.weights_path)
         self.half = self.device == "cuda"
@@ -175,8 +179,8 @@ class YoloxDetector:
     def views(self, height: int, width: int) -> list[View]:
         """Every view of a frame of this size, the whole frame first."""
         tiles = tile_views(height, width, self.tile_size, self.tile_overlap, self.tile_band)
-        if self.band_zoom > 0:
-            tiles.append(band_view(height, width, self.tile_band, self.band_zoom))
+        if self.band_size > 0:
+            tiles.append(band_view(height, width, self.tile_band, self.band_size))
         return [whole_frame_view(height, width, self.input_size), *tiles]
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
@@ -236,30 +240,13 @@ class YoloxDetector:
         xyxy, score, cls, cut = (np.concatenate(p) for p in zip(*parts, strict=True))
         if len(xyxy) == 0:
             return Detections.empty()
-        keep = ~cut | ~covered_by_another(xyxy, cls, cut)
-        xyxy, score, cls = xyxy[keep], score[keep], cls[keep]
+        xyxy, score, cls = xyxy[~cut], score[~cut], cls[~cut]
         kept = class_nms(xyxy, score, cls, self.nms_iou)
         h, w = image_hw
         out = xyxy[kept]
         out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
         out[:, [1, 3]] = out[:, [1, 3]].clip(0, h)
         return Detections(out, score[kept], cls[kept])
-
-
-def covered_by_another(xyxy: np.ndarray, cls: np.ndarray, cut: np.ndarray) -> np.ndarray:
-    """For each box: whether an uncut box of its class covers at least ``COVERED`` of its area."""
-    covered = np.zeros(len(xyxy), bool)
-    whole = np.flatnonzero(~cut)
-    for i in np.flatnonzero(cut):
-        others = whole[cls[whole] == cls[i]]
-        if len(others) == 0:
-            continue
-        ix = np.minimum(xyxy[i, 2], xyxy[others, 2]) - np.maximum(xyxy[i, 0], xyxy[others, 0])
-        iy = np.minimum(xyxy[i, 3], xyxy[others, 3]) - np.maximum(xyxy[i, 1], xyxy[others, 1])
-        inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
-        area = max((xyxy[i, 2] - xyxy[i, 0]) * (xyxy[i, 3] - xyxy[i, 1]), 1e-9)
-        covered[i] = bool((inter / area >= COVERED).any())
-    return covered
 
 
 def class_nms(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, iou: float) -> np.ndarray:
