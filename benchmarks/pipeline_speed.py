@@ -23,9 +23,11 @@ sys.path.insert(0, str(ROOT))
 from tracker.camera import CameraMotion  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.detect import make_detector  # noqa: E402
-from tracker.pipeline import Pipeline, detector_batch_size, video_writer  # noqa: E402
+from tracker.pipeline import Pipeline  # noqa: E402
 from tracker.render import Renderer  # noqa: E402
+from tracker.sink import video_writer  # noqa: E402
 from tracker.source import open_source  # noqa: E402
+from tracker.stages import detector_batch_size  # noqa: E402
 from tracker.tracks import Tracker  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "synthetic.mp4"
@@ -52,7 +54,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
     tracker = Tracker(config.tracker, detector.class_names)
     tracks = [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)]
     renderer = Renderer(config.render, detector.class_names)
-    images = [renderer.annotate(f.image, list(t)) for f, t in zip(frames, tracks, strict=True)]
+    images = [renderer.annotate(f.image, t) for f, t in zip(frames, tracks, strict=True)]
 
     def decode_all():
         decoded = list(open_source(video))
@@ -73,7 +75,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
 
     def render_all():
         for f, t in zip(frames, tracks, strict=True):
-            renderer.annotate(f.image, list(t))
+            renderer.annotate(f.image, t)
 
     with tempfile.TemporaryDirectory() as tmp:
 

@@ -17,13 +17,14 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT
-from tracker.batch import expand_inputs, output_stem
+from tracker.batch import expand_inputs
 from tracker.cli import main
 from tracker.config import load_config
 from tracker.detect import make_detector
 from tracker.eval.synthetic import SynthConfig, write_synthetic
 from tracker.multi import MultiStream, run_multi
 from tracker.pipeline import Pipeline
+from tracker.sink import output_stem
 from tracker.structures import Detections
 
 

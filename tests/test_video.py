@@ -19,10 +19,11 @@ from tracker.cli import main
 from tracker.config import load_config
 from tracker.eval.synthetic import SynthConfig, SyntheticVideo, write_synthetic
 from tracker.formats import read_mot
-from tracker.pipeline import Pipeline, detector_batch_size
+from tracker.pipeline import Pipeline
 from tracker.render import Renderer
 from tracker.sink import TrackWriter, VideoWriter, frame_rate_fraction
 from tracker.source import Frame, open_source
+from tracker.stages import detector_batch_size
 
 SHARED = ROOT.parent / "shared"
 YOLOX = SHARED / "models" / "yolox_nano.onnx"
@@ -183,22 +184,24 @@ def test_track_writers(tmp_path):
 
 
 def test_renderer_draws_on_a_copy():
-    from tracker import Track, TrackState
+    from tracker import Tracks, TrackState
+    from tracker.structures import Trails
 
     image = np.zeros((100, 200, 3), np.uint8)
-    track = Track(
-        3,
-        0,
-        np.array([10, 20, 60, 80], np.float32),
-        0.9,
-        TrackState.CONFIRMED,
-        history=np.array([[0, 0, 10, 20, 30], [0.1, 5, 15, 25, 35]], float),
+    tracks = Tracks(
+        np.array([3]),
+        np.array([[10, 20, 60, 80]], np.float32),
+        np.array([0.9], np.float32),
+        np.array([0]),
+        np.array([TrackState.CONFIRMED], np.int8),
     )
+    trails = Trails(np.array([[[0, 10, 20, 30], [5, 15, 25, 35], [0, 0, 0, 0]]], np.float32), np.array([2]))
     out = Renderer(load_config().render, ("car",)).annotate(
-        image, [track], {3: np.array([[35, 50], [60, 50], [80, 50]])}
+        image, tracks, trails, {3: np.array([[35, 50], [60, 50], [80, 50]])}
     )
     assert image.sum() == 0 and out.sum() > 0
     assert out[80, 35].any() and not out[95, 195].any()
+    assert out[15, 10].any(), "the trail joins the centres of the recorded boxes"
 
 
 def test_pipeline_api_with_a_fake_camera(clip):
@@ -266,20 +269,20 @@ def test_decoding_and_encoding_threads_are_made_nicer(clip, tmp_path, monkeypatc
     import os
     import threading
 
-    import tracker.pipeline
+    import tracker.threads
 
     def nice_of_this_thread() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     seen = {}
-    real = tracker.pipeline.lower_thread_priority
+    real = tracker.threads.lower_thread_priority
 
     def recording(increment):
         before = nice_of_this_thread()
         real(increment)
         seen[threading.current_thread().name] = (before, nice_of_this_thread())
 
-    monkeypatch.setattr(tracker.pipeline, "lower_thread_priority", recording)
+    monkeypatch.setattr(tracker.threads, "lower_thread_priority", recording)
     video, gt = clip
     with Pipeline(load_config(None, ["pipeline.codec_thread_nice=3"]), TruthDetector(gt)) as pipe:
         pipe.run(video, tmp_path / "out.mp4")
@@ -296,7 +299,7 @@ def test_decoding_and_encoding_threads_are_made_nicer(clip, tmp_path, monkeypatc
 def test_codec_threads_keep_off_a_cpu_detectors_cores(clip, tmp_path, monkeypatch):
     import threading
 
-    import tracker.pipeline
+    import tracker.threads
 
     video, gt = clip
     allowed = set(os.sched_getaffinity(0))
@@ -309,13 +312,13 @@ def test_codec_threads_keep_off_a_cpu_detectors_cores(clip, tmp_path, monkeypatc
             seen["detect"] = os.sched_getaffinity(0)
             return super().detect(frames)
 
-    real = tracker.pipeline.keep_thread_on
+    real = tracker.threads.keep_thread_on
 
     def recording(cpus):
         real(cpus)
         seen[threading.current_thread().name] = os.sched_getaffinity(0)
 
-    monkeypatch.setattr(tracker.pipeline, "keep_thread_on", recording)
+    monkeypatch.setattr(tracker.threads, "keep_thread_on", recording)
     for spare, expected in ((True, set(sorted(allowed)[1:])), (False, allowed)):
         seen.clear()
         config = load_config(None, [f"pipeline.codec_on_spare_cores={str(spare).lower()}"])
@@ -365,7 +368,7 @@ def test_zerolatency_writer_muxes_each_frame_as_it_is_written(tmp_path):
         assert writer._container.times == muxed, "with zerolatency no frame is held back"
         writer.close()
         assert len(list(open_source(writer.final_path))) == 3
-    from tracker.pipeline import video_writer
+    from tracker.sink import video_writer
 
     for setting, tune in (
         ("none", ""),

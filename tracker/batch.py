@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .sink import output_stem
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts", ".mpg", ".mpeg"}
 LIST_SUFFIXES = {".txt", ".lst", ".list"}
@@ -106,14 +106,6 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
     if not unique:
         raise ValueError("no videos to process")
     return unique
-
-
-def output_stem(video: Path) -> str:
-    """A name for the outputs of ``video``: its stem, sanitised, plus a hash of its full path
-    (two ``clip.mp4`` in different folders do not collide; nothing can escape the folder)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem).strip("._") or "video"
-    digest = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:8]
-    return f"{stem[:80]}-{digest}"
 
 
 # ---------------------------------------------------------------- one video

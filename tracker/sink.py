@@ -15,14 +15,17 @@ outright leaves a file that plays up to its last whole fragment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from .config import PipelineConfig, cpu_threads
 from .formats import format_kitti_tracks, format_mot_tracks
 from .structures import Tracks
 
@@ -223,6 +226,31 @@ def fit_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:
     x, y = (width - nw) // 2, (height - nh) // 2
     out[y : y + nh, x : x + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
     return out
+
+
+def video_writer(
+    path: str | Path, fps: float, settings: PipelineConfig, threads: int | None = None
+) -> VideoWriter:
+    """The annotated video's writer (the pipeline's), with the encoder settings of ``settings``."""
+    threads = cpu_threads(settings.encoder_threads) if threads is None else threads
+    tune = "" if settings.encoder_tune == "none" else settings.encoder_tune
+    return VideoWriter(path, fps, threads, settings.encoder_preset, settings.encoder_crf, tune)
+
+
+def output_stem(video: Path) -> str:
+    """A name for the outputs of ``video``: its stem, sanitised, plus a hash of its full path
+    (two ``clip.mp4`` in different folders do not collide; nothing can escape the folder)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem).strip("._") or "video"
+    digest = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:8]
+    return f"{stem[:80]}-{digest}"
+
+
+def stream_stem(spec, index: int) -> str:
+    """Output name of a stream: the file's (``output_stem``), else ``stream-<i>``."""
+    text = str(spec)
+    if isinstance(spec, int) or text.isdigit() or "://" in text or not Path(text).exists():
+        return f"stream-{index}"
+    return output_stem(Path(text))
 
 
 TRACK_FORMATS = ("mot", "kitti", "jsonl")

@@ -16,7 +16,7 @@ from .associate import PairCosts, iou_matrix
 from .camera import warp_boxes
 from .config import TrackerConfig
 from .motion import TrackHistory, make_motion_model
-from .structures import Detections, Track, Tracks, TrackState
+from .structures import Detections, Track, Tracks, TrackState, Trails
 
 _TENTATIVE = np.int8(TrackState.TENTATIVE)
 _CONFIRMED = np.int8(TrackState.CONFIRMED)
@@ -323,6 +323,23 @@ class _GroupTracker:
             state=t.state[rows],
         )
 
+    def trails(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For tracks ``ids``: which are in this group (mask), and their recorded boxes, oldest
+        first (n_found, H, 4), with the count of each (n_found,)."""
+        t = self.table
+        if len(t) == 0:
+            return np.zeros(len(ids), bool), np.zeros((0, 0, 4), np.float32), np.zeros(0, np.int64)
+        order = np.argsort(t.id, kind="stable")
+        pos = np.minimum(np.searchsorted(t.id, ids, sorter=order), len(t) - 1)
+        rows = order[pos]
+        found = t.id[rows] == ids
+        rows = rows[found]
+        h = t.hist_xyxy.shape[1]
+        count = t.hist_count[rows]
+        start = np.where(count > h, count % h, 0)
+        slots = (start[:, None] + np.arange(h)[None, :]) % h
+        return found, t.hist_xyxy[rows[:, None], slots], np.minimum(count, h)
+
     def live_tracks(self, time_s: float) -> list[Track]:
         t = self.table
         out = []
@@ -456,6 +473,18 @@ class Tracker:
         """Every track not yet removed (tentative, confirmed and lost), with its recent history."""
         now = self._time_s or 0.0
         return [t for g in self._groups.values() for t in g.live_tracks(now)]
+
+    def trails(self, tracks: Tracks) -> Trails:
+        """The recent boxes of ``tracks`` (as ``update`` returned them), oldest first, row for
+        row, for drawing trails; a track no longer live has none."""
+        groups = [g for g in self._groups.values() if len(g.table)]
+        h = max((g.table.hist_xyxy.shape[1] for g in groups), default=0)
+        out = Trails.empty(len(tracks), h)
+        for group in groups:
+            found, xyxy, length = group.trails(tracks.id)
+            out.xyxy[found, : xyxy.shape[1]] = xyxy
+            out.length[found] = length
+        return out
 
     def predicted_paths(self, horizon_s: float = 1.0, steps: int = 10) -> dict[int, np.ndarray]:
         """Each live track's predicted centre path: ``{id: (steps + 1, 2)}``, from now on."""
