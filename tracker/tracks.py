@@ -15,7 +15,7 @@ import numpy as np
 from .associate import PairCosts, iou_matrix
 from .camera import warp_boxes
 from .config import TrackerConfig
-from .motion import TrackHistory, make_motion_model
+from .motion import MotionFactory, TrackHistory, make_motion_model
 from .structures import Detections, Track, Tracks, TrackState, Trails
 
 _TENTATIVE = np.int8(TrackState.TENTATIVE)
@@ -85,11 +85,15 @@ class _GroupTracker:
     """Tracks of one class group (classes that may share a track), with one config."""
 
     def __init__(
-        self, config: TrackerConfig, class_ids: np.ndarray, next_id: Callable[[int], np.ndarray]
+        self,
+        config: TrackerConfig,
+        class_ids: np.ndarray,
+        next_id: Callable[[int], np.ndarray],
+        motion_factory: MotionFactory = make_motion_model,
     ) -> None:
         self.config = config
         self.class_ids = np.asarray(class_ids, np.int64)  # column -> class id, sorted
-        self.motion = make_motion_model(config.motion)
+        self.motion = motion_factory(config.motion)
         self._next_id = next_id
         self.table = self._empty_table()
         self.tracks_reported = 0  # tracks ever reported (a count: memory stays flat)
@@ -131,7 +135,7 @@ class _GroupTracker:
         if len(t) and dt > 0:
             lost = t.state == _LOST
             if lost.any():
-                t.mean[lost, 6:8] = 0.0
+                t.mean = self.motion.freeze_size(t.mean, lost)
             t.mean, t.cov = self.motion.predict(t.mean, t.cov, dt, self.history(), time_s)
         predicted = self.motion.boxes(t.mean) if len(t) else np.zeros((0, 4))
 
@@ -371,13 +375,21 @@ class Tracker:
         class_names: names of the detector's class ids (``class_names[class_id]``), used to
             group classes that may share a track (e.g. car/van/truck) and to pick per-class
             settings. Ids without a name form a group of their own.
+        motion_factory: builds each class group's motion model from its ``motion`` settings
+            (any ``tracker.motion.MotionModel``); by default the one ``motion.kind`` names.
 
     Ids start at 1 for every tracker instance and again after ``reset()``.
     """
 
-    def __init__(self, config: TrackerConfig | None = None, class_names: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        config: TrackerConfig | None = None,
+        class_names: Sequence[str] = (),
+        motion_factory: MotionFactory = make_motion_model,
+    ) -> None:
         self.config = config or TrackerConfig()
         self.class_names = tuple(class_names)
+        self.motion_factory = motion_factory
         self.reset()
 
     def reset(self) -> None:
@@ -404,7 +416,8 @@ class Tracker:
             if key not in self._groups:
                 ids = [i for i, n in enumerate(self.class_names) if n in key] or [class_id]
                 sub = self.config.for_class(name)
-                self._groups[key] = _GroupTracker(sub, np.array(sorted(ids)), self._allocate_ids)
+                group = _GroupTracker(sub, np.array(sorted(ids)), self._allocate_ids, self.motion_factory)
+                self._groups[key] = group
         return key
 
     def _name(self, class_id: int) -> str:
