@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .associate import PairCosts, iou_matrix
+from .associate import associate_byte, iou_matrix
 from .camera import warp_boxes
 from .config import TrackerConfig
 from .motion import MotionFactory, TrackHistory, make_motion_model
@@ -64,23 +64,6 @@ def _nonzero(mask: np.ndarray) -> np.ndarray:
     return mask.nonzero()[0]
 
 
-def _round(
-    costs: PairCosts,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    max_cost: float,
-    track_matched: np.ndarray,
-    det_used: np.ndarray,
-    use_iou: bool = False,
-) -> None:
-    """Assign detections ``cols`` to tracks ``rows`` within ``max_cost``; record the matches."""
-    if len(rows) == 0 or len(cols) == 0:
-        return
-    t_idx, d_idx = costs.match(rows, cols, max_cost, use_iou)
-    track_matched[t_idx] = d_idx
-    det_used[d_idx] = True
-
-
 class _GroupTracker:
     """Tracks of one class group (classes that may share a track), with one config."""
 
@@ -124,9 +107,8 @@ class _GroupTracker:
     # ------------------------------------------------------------------ per frame
 
     def step(self, dets: Detections, time_s: float, dt: float) -> Tracks:
-        """One frame: predict, associate in three rounds, update lifecycles, report."""
+        """One frame: predict, associate (``associate_byte``), update lifecycles, report."""
         life = self.config.lifecycle
-        assoc = self.config.association
         t = self.table
         if self.config.box_scale != (1.0, 1.0) and len(dets):
             dets = dets.rescaled(*self.config.box_scale)
@@ -139,46 +121,19 @@ class _GroupTracker:
             t.mean, t.cov = self.motion.predict(t.mean, t.cov, dt, self.history(), time_s)
         predicted = self.motion.boxes(t.mean) if len(t) else np.zeros((0, 4))
 
-        # 2. Split detections by confidence (BYTE): confident ones and a low-score reserve.
-        score = dets.score
-        high = _nonzero(score >= life.high_score)
-        low = _nonzero((score >= life.low_score) & (score < life.high_score))
-
+        # 2. Associate: BYTE's split of the detections by score and its matching rounds.
+        matches = associate_byte(predicted, t.state, dets.xyxy, dets.score, self.config.association, life)
         track_matched = np.full(len(t), -1, np.int64)  # detection index per track
+        track_matched[matches.track_idx] = matches.det_idx
         det_used = np.zeros(len(dets), bool)
-        if len(t) and len(dets):
-            # One cost matrix for every track/detection pair; each round takes its slice.
-            widest = max(assoc.max_cost, assoc.recovery_max_cost, assoc.tentative_max_cost)
-            cost = PairCosts(assoc.cost, predicted, dets.xyxy, widest)
-            state = t.state
+        det_used[matches.det_idx] = True
 
-            # 3. Round 1: confident detections vs confirmed and lost tracks.
-            active = _nonzero(state != _TENTATIVE)
-            _round(cost, active, high, assoc.max_cost, track_matched, det_used)
-
-            # 3b. Recovery: tracks and confident detections both still free, with a looser gate
-            #     (fast or accelerating objects), once the tight round has taken the clear pairs.
-            if assoc.recovery_max_cost > assoc.max_cost:
-                left = active[track_matched[active] < 0]
-                _round(cost, left, high[~det_used[high]], assoc.recovery_max_cost, track_matched, det_used)
-
-            # 4. Round 2: low-score detections vs confirmed tracks still unmatched, on IoU (not
-            #    lost tracks: a weak detection is evidence for a track that is there, not for one
-            #    that vanished).
-            left = _nonzero((track_matched < 0) & (state == _CONFIRMED))
-            _round(cost, left, low, assoc.low_max_cost, track_matched, det_used, use_iou=True)
-
-            # 5. Round 3: tentative tracks vs the detections nobody took that could start a track.
-            tentative = _nonzero(state == _TENTATIVE)
-            free = _nonzero(~det_used & (score >= min(life.high_score, life.new_track_score)))
-            _round(cost, tentative, free, assoc.tentative_max_cost, track_matched, det_used)
-
-        # 6. Update matched tracks, then age the rest.
+        # 3. Update matched tracks, then age the rest.
         self._update_matched(track_matched, dets, time_s)
         self._age_unmatched(track_matched, time_s)
 
-        # 7. Birth: confident detections that no track explained.
-        births = _nonzero(~det_used & (score >= life.new_track_score))
+        # 4. Birth: confident detections that no track explained.
+        births = _nonzero(~det_used & (dets.score >= life.new_track_score))
         self._drop_removed()
         if len(births):
             self._birth(dets[births], time_s)
