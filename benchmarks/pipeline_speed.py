@@ -49,7 +49,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
     detector = make_detector(detector_spec)
     frames = list(open_source(video))
     n = len(frames)
-    batch = detector_batch_size(detector, config.pipeline)
+    batch = detector_batch_size(detector, config.run)
     dets = [d for i in range(0, n, batch) for d in detector.detect(frames[i : i + batch])]
     tracker = Tracker(config.tracker, detector.class_names)
     tracks = [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)]
@@ -59,7 +59,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
     def decode_all():
         decoded = list(open_source(video))
         # Camera-motion estimation runs in the decoding thread of the pipeline: count it there.
-        if config.pipeline.camera_motion:
+        if config.camera_motion.enabled:
             camera = CameraMotion()
             for f in decoded:
                 camera.update(f.image)
@@ -81,7 +81,7 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
 
         def encode():
             # Alone, the encoder runs with the same settings and thread budget as in the pipeline.
-            writer = video_writer(Path(tmp) / "enc.mp4", 25.0, config.pipeline)
+            writer = video_writer(Path(tmp) / "enc.mp4", 25.0, config.encoder)
             for image in images:
                 writer.write(image)
             writer.close()

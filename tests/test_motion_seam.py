@@ -85,7 +85,7 @@ def test_a_protocol_only_model_follows_the_camera():
 def test_a_protocol_only_model_runs_in_the_pipeline_with_camera_motion_on(clip):  # noqa: F811
     video, gt = clip
     config = load_config(None, ["tracker.lifecycle.min_hits=1"])
-    assert config.pipeline.camera_motion
+    assert config.camera_motion.enabled
     with Pipeline(config, TruthDetector(gt)) as pipe:
         pipe.tracker = Tracker(config.tracker, pipe.class_names, motion_factory=StillBoxes)
         results = list(pipe.stream(video))

@@ -76,7 +76,7 @@ class SlowWithInvalid(TruthDetector):
 @pytest.mark.parametrize("threaded", [True, False])
 def test_two_runs_on_one_pipeline_give_the_same_summary(clip, tmp_path, threaded):  # noqa: F811
     video, gt = clip
-    config = load_config(None, [f"pipeline.threaded={str(threaded).lower()}"])
+    config = load_config(None, [f"run.threaded={str(threaded).lower()}"])
     with Pipeline(config, SlowWithInvalid(gt)) as pipe:
         first = pipe.run(video, tmp_path / "a.mp4", tmp_path / "a.jsonl")
         second = pipe.run(video, tmp_path / "b.mp4", tmp_path / "b.jsonl")

@@ -216,7 +216,7 @@ def test_a_slow_stream_does_not_hold_up_a_fast_one():
         def detect(self, batch):
             return [Detections.empty() for _ in batch]
 
-    config = load_config(None, ["pipeline.camera_motion=false"])
+    config = load_config(None, ["camera_motion.enabled=false"])
     order = [r.stream for r in MultiStream(config, Nothing(), [frames(10, 0.3), frames(40, 0.0)])]
     fast_done = max(i for i, s in enumerate(order) if s == 1)
     slow_frames_before = sum(1 for s in order[:fast_done] if s == 0)

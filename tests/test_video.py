@@ -253,8 +253,8 @@ class BatchRecorder(TruthDetector):
 
 def test_frames_go_one_at_a_time_to_detectors_that_do_not_batch(clip):
     video, gt = clip
-    config = load_config(None, ["pipeline.batch_size=4"])
-    assert detector_batch_size(TruthDetector(gt), config.pipeline) == 4  # no attribute: batches
+    config = load_config(None, ["run.batch_size=4"])
+    assert detector_batch_size(TruthDetector(gt), config.run) == 4  # no attribute: batches
     for runs_batches in (False, True):
         frames = CountingFrames(open_source(video))
         detector = BatchRecorder(gt, runs_batches, frames)
@@ -284,7 +284,7 @@ def test_decoding_and_encoding_threads_are_made_nicer(clip, tmp_path, monkeypatc
 
     monkeypatch.setattr(tracker.threads, "lower_thread_priority", recording)
     video, gt = clip
-    with Pipeline(load_config(None, ["pipeline.codec_thread_nice=3"]), TruthDetector(gt)) as pipe:
+    with Pipeline(load_config(None, ["run.codec_thread_nice=3"]), TruthDetector(gt)) as pipe:
         pipe.run(video, tmp_path / "out.mp4")
     assert set(seen) == {"decode", "encode"}
     for before, after in seen.values():
@@ -321,7 +321,7 @@ def test_codec_threads_keep_off_a_cpu_detectors_cores(clip, tmp_path, monkeypatc
     monkeypatch.setattr(tracker.threads, "keep_thread_on", recording)
     for spare, expected in ((True, set(sorted(allowed)[1:])), (False, allowed)):
         seen.clear()
-        config = load_config(None, [f"pipeline.codec_on_spare_cores={str(spare).lower()}"])
+        config = load_config(None, [f"run.codec_on_spare_cores={str(spare).lower()}"])
         with Pipeline(config, CpuDetector(gt)) as pipe:
             pipe.run(video, tmp_path / "out.mp4")
         assert seen["decode"] == seen["encode"] == expected
@@ -336,7 +336,7 @@ def test_annotated_video_uses_the_configured_x264_settings(clip, tmp_path):
     video, gt = clip
     for preset, cabac in (("ultrafast", b"cabac=0"), ("medium", b"cabac=1")):
         out = tmp_path / f"{preset}.mp4"
-        overrides = [f"pipeline.encoder_preset={preset}", "pipeline.encoder_crf=30"]
+        overrides = [f"encoder.preset={preset}", "encoder.crf=30"]
         with Pipeline(load_config(None, overrides), TruthDetector(gt)) as pipe:
             pipe.run(video, out)
         header = out.read_bytes()[:200_000]  # x264 writes its settings into the stream
@@ -375,7 +375,7 @@ def test_zerolatency_writer_muxes_each_frame_as_it_is_written(tmp_path):
         ("zerolatency", "zerolatency"),
         ("film,fastdecode", "film,fastdecode"),
     ):
-        pipeline = load_config(None, [f"pipeline.encoder_tune={setting}"]).pipeline
+        pipeline = load_config(None, [f"encoder.tune={setting}"]).encoder
         assert video_writer(tmp_path / "x.mp4", 10, pipeline).tune == tune
 
 

@@ -370,7 +370,7 @@ def run_command(
     from .source import open_source
 
     with Pipeline(config) as pipeline, _signals_stop(pipeline):
-        stream = open_source(source, fps, default_fps=config.tracker.frame_rate, live=pipeline.live_options())
+        stream = open_source(source, fps, default_fps=config.tracker.frame_rate, live=config.source)
         bar = _Progress(None if stream.live else stream.num_frames)
         try:
             summary = pipeline.run(stream, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
@@ -648,8 +648,8 @@ def batch_command(
     # videos the work parallelises better than within one, and every video gets the same
     # thread counts, so outputs do not depend on --workers.
     per_video = threads or 1
-    extra = [f"detector.threads={per_video}", "pipeline.encoder_threads=1"]
-    extra += ["pipeline.threaded=false"] if per_video == 1 else []
+    extra = [f"detector.threads={per_video}", "encoder.threads=1"]
+    extra += ["run.threaded=false"] if per_video == 1 else []
     config = _video_config(config_path, overrides, detector_spec, *extra)
     videos = expand_inputs(inputs)
     job = BatchJob(diff_from_default(config), str(out_dir), not no_video, tracks_format, per_video)

@@ -221,27 +221,77 @@ class RenderConfig:
 
 
 @dataclass(frozen=True)
-class PipelineConfig:
-    """Streaming: bounded queues between stages and detection batches."""
+class SourceConfig:
+    """Live sources (cameras, URLs): which frames to process, and reconnecting after a drop."""
 
+    # "latest" processes the newest frame and drops (and counts) the ones it had no time for,
+    # so latency stays bounded; "every" processes every frame.
+    live_policy: str = "latest"
+    # After a drop, reconnect with waits doubling from reconnect_initial_s up to
+    # reconnect_max_s, for at most reconnect_budget_s per outage; then the run ends cleanly.
+    reconnect_initial_s: float = 0.1
+    reconnect_max_s: float = 4.0
+    reconnect_budget_s: float = 60.0
+
+    def validate(self, key: str) -> None:
+        _one_of(self.live_policy, ("latest", "every"), f"{key}.live_policy")
+        _positive(self.reconnect_initial_s, f"{key}.reconnect_initial_s")
+        _positive(self.reconnect_max_s, f"{key}.reconnect_max_s")
+        _in_range(self.reconnect_budget_s, 0.0, 1e9, f"{key}.reconnect_budget_s")
+
+
+@dataclass(frozen=True)
+class CameraMotionConfig:
+    """Camera-motion compensation (tracker/camera.py)."""
+
+    # Estimate the camera's own motion between frames and move the tracks by it before they
+    # are matched. Needs frames: detection-file datasets never use it.
+    enabled: bool = True
+
+    def validate(self, key: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The annotated video's H.264 encoder (x264)."""
+
+    # CPU threads for the encoder; 0 = half the cores.
+    threads: int = 0
+    # Speed preset and constant rate factor (lower crf: better quality, larger file). Slower
+    # presets make smaller files for the same quality but take CPU from the detector: on the
+    # 720p highway clip with 2 cores, ultrafast encodes twice as fast as superfast (4.4 vs
+    # 8.5 ms a frame) for files ~1.5x larger.
+    preset: str = "ultrafast"
+    crf: int = 23
+    # Tune(s), comma separated, or "none". "zerolatency" has each frame written as soon as it
+    # is encoded: nothing held back when a run is cut short, and the end of a run is not kept
+    # waiting for the last frame (with ultrafast the stream is otherwise the same; with slower
+    # presets it turns off lookahead, so "none" makes smaller files there).
+    tune: str = "zerolatency"
+
+    def validate(self, key: str) -> None:
+        _in_range(self.threads, 0, 1024, f"{key}.threads")
+        _one_of(self.preset, X264_PRESETS, f"{key}.preset")
+        _in_range(self.crf, 0, 51, f"{key}.crf")
+        if self.tune != "none":
+            for tune in self.tune.split(","):
+                _one_of(tune, X264_TUNES, f"{key}.tune")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How the stages run: in threads or one after the other, bounded queues between them,
+    detection batches, and the decoding and encoding threads' share of the CPU."""
+
+    # Stages in their own threads (overlapping on several cores), or one after the other in
+    # one thread: one core per video, for batches that process several videos side by side.
+    threaded: bool = True
     # Frames waiting between two stages; bounds memory and latency.
     queue_size: int = 8
     # Frames per detector call (already decoded frames only: batching never waits), for
     # detectors that run a batch as one call (torch on a GPU); others get frames one at a time.
     batch_size: int = 4
-    # CPU threads for the H.264 encoder; 0 = half the cores.
-    encoder_threads: int = 0
-    # x264 speed preset and constant rate factor of the annotated video (lower crf: better
-    # quality, larger file). Slower presets make smaller files for the same quality but take
-    # CPU from the detector: on the 720p highway clip with 2 cores, ultrafast encodes twice as
-    # fast as superfast (4.4 vs 8.5 ms a frame) for files ~1.5x larger.
-    encoder_preset: str = "ultrafast"
-    encoder_crf: int = 23
-    # x264 tune(s), comma separated, or "none". "zerolatency" has each frame written as
-    # soon as it is encoded: nothing held back when a run is cut short, and the end of a run
-    # is not kept waiting for the last frame (with ultrafast the stream is otherwise the same;
-    # with slower presets it turns off lookahead, so "none" makes smaller files there).
-    encoder_tune: str = "zerolatency"
     # Niceness added to the decoding and encoding threads (Linux), so that when every core is
     # busy the detector, usually the slowest stage, gets the CPU first; 0 leaves them alone.
     # The scheduler weighs it against other processes' threads too: on a machine shared with
@@ -252,33 +302,11 @@ class PipelineConfig:
     # scheduler now and then runs them on the detector's core, which costs the detector more
     # than they gain: on the highway clip with 2 cores, the pipeline ran 2-5 % faster.
     codec_on_spare_cores: bool = True
-    # Stages in their own threads (overlapping on several cores), or one after the other in
-    # one thread: one core per video, for batches that process several videos side by side.
-    threaded: bool = True
-    # Estimate the camera's own motion between frames and move the tracks by it before they
-    # are matched (tracker/camera.py). Needs frames: detection-file datasets never use it.
-    camera_motion: bool = True
-    # Live sources (cameras, URLs): "latest" processes the newest frame and drops (and counts)
-    # the ones it had no time for, so latency stays bounded; "every" processes every frame.
-    live_policy: str = "latest"
-    # After a drop, reconnect with waits doubling from 0.1 s up to reconnect_max_s, for at
-    # most reconnect_budget_s per outage; then the run ends cleanly.
-    reconnect_max_s: float = 4.0
-    reconnect_budget_s: float = 60.0
 
     def validate(self, key: str) -> None:
         _positive(self.queue_size, f"{key}.queue_size")
         _positive(self.batch_size, f"{key}.batch_size")
-        _in_range(self.encoder_threads, 0, 1024, f"{key}.encoder_threads")
-        _one_of(self.encoder_preset, X264_PRESETS, f"{key}.encoder_preset")
-        _in_range(self.encoder_crf, 0, 51, f"{key}.encoder_crf")
-        if self.encoder_tune != "none":
-            for tune in self.encoder_tune.split(","):
-                _one_of(tune, X264_TUNES, f"{key}.encoder_tune")
         _in_range(self.codec_thread_nice, 0, 19, f"{key}.codec_thread_nice")
-        _one_of(self.live_policy, ("latest", "every"), f"{key}.live_policy")
-        _positive(self.reconnect_max_s, f"{key}.reconnect_max_s")
-        _in_range(self.reconnect_budget_s, 0.0, 1e9, f"{key}.reconnect_budget_s")
 
 
 @dataclass(frozen=True)
@@ -287,15 +315,35 @@ class Config:
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
+    camera_motion: CameraMotionConfig = field(default_factory=CameraMotionConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
-    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     def validate(self) -> Config:
-        self.tracker.validate("tracker")
-        self.detector.validate("detector")
-        self.render.validate("render")
-        self.pipeline.validate("pipeline")
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).validate(f.name)
         return self
+
+
+# Keys of earlier versions, and where each went (the error for an old key names the new one).
+RENAMED_KEYS = {
+    "pipeline.queue_size": "run.queue_size",
+    "pipeline.batch_size": "run.batch_size",
+    "pipeline.threaded": "run.threaded",
+    "pipeline.codec_thread_nice": "run.codec_thread_nice",
+    "pipeline.codec_on_spare_cores": "run.codec_on_spare_cores",
+    "pipeline.encoder_threads": "encoder.threads",
+    "pipeline.encoder_preset": "encoder.preset",
+    "pipeline.encoder_crf": "encoder.crf",
+    "pipeline.encoder_tune": "encoder.tune",
+    "pipeline.camera_motion": "camera_motion.enabled",
+    "pipeline.live_policy": "source.live_policy",
+    "pipeline.reconnect_max_s": "source.reconnect_max_s",
+    "pipeline.reconnect_budget_s": "source.reconnect_budget_s",
+}
+RENAMED_SECTIONS = {"pipeline": "run, encoder, source and camera_motion"}
 
 
 # ---------------------------------------------------------------- loading
@@ -405,11 +453,23 @@ def _build(cls: type, raw: Any, key: str) -> Any:
     unknown = sorted(set(raw) - names)
     if unknown:
         dotted = _join(key, str(unknown[0]))
+        _check_renamed(dotted, raw[unknown[0]])
         raise ConfigError(f"unknown config key {dotted!r} (valid: {', '.join(sorted(names))})")
     kwargs = {}
     for name, value in raw.items():
         kwargs[name] = _convert(hints[name], value, _join(key, name), cls, raw)
     return cls(**kwargs)
+
+
+def _check_renamed(dotted: str, value: Any) -> None:
+    """Raise the error that names the new key, where ``dotted`` is a key (or a section) of an
+    earlier version."""
+    if dotted in RENAMED_KEYS:
+        raise ConfigError(f"config key {dotted!r} is now {RENAMED_KEYS[dotted]!r}")
+    if dotted in RENAMED_SECTIONS:
+        for name in sorted(value) if isinstance(value, dict) else ():
+            _check_renamed(f"{dotted}.{name}", value[name])
+        raise ConfigError(f"config section {dotted!r} was split into {RENAMED_SECTIONS[dotted]}")
 
 
 def _convert(hint: Any, value: Any, key: str, owner: type, raw: dict) -> Any:

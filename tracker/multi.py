@@ -25,7 +25,7 @@ from .config import Config
 from .detect import Detector
 from .outputs import StreamOutputs
 from .sink import stream_stem
-from .source import LiveOptions, Source, open_source
+from .source import Source, open_source
 from .stages import FrameItem, Result, StageTimes, TrackStep, decode_stage, detect_stage, frame_step_s
 from .threads import END, StageThread, get_or_raise
 from .tracks import Tracker
@@ -137,13 +137,13 @@ class MultiStream:
         tracker = Tracker(self.config.tracker, self.class_names)
         times = StageTimes()
         step = TrackStep(tracker, 1.0 / self.config.tracker.frame_rate, times)
-        frames: queue.Queue = queue.Queue(maxsize=self.config.pipeline.queue_size)
+        frames: queue.Queue = queue.Queue(maxsize=self.config.run.queue_size)
         return StreamState(index, str(spec), tracker, frames, step, times)
 
     def __iter__(self) -> Iterator[Result]:
-        out: queue.Queue = queue.Queue(maxsize=self.config.pipeline.queue_size * 2)
+        out: queue.Queue = queue.Queue(maxsize=self.config.run.queue_size * 2)
         feed = MultiFeed(self.streams, self._stop)
-        limit = max(self.config.pipeline.batch_size, 1)
+        limit = max(self.config.run.batch_size, 1)
         threads = [
             StageThread(f"read-{s.index}", self._frames(s, spec), s.frames, self._stop)
             for s, spec in zip(self.streams, self._sources, strict=True)
@@ -168,15 +168,15 @@ class MultiStream:
         source that fails ends its own stream, with the error recorded; the others go on."""
         try:
             source = self._open(stream, spec)
-            yield from decode_stage(source, self.config.pipeline.camera_motion, stream.times, stream.index)
+            yield from decode_stage(source, self.config.camera_motion.enabled, stream.times, stream.index)
         except Exception as exc:  # noqa: BLE001 - this stream ends; the others go on
             stream.error = exc
             self.stats.errors[stream.index] = f"{type(exc).__name__}: {exc}"
 
     def _open(self, stream: StreamState, spec) -> Source:
         if isinstance(spec, (str, int, Path)):
-            live = LiveOptions.from_config(self.config.pipeline)
-            source = open_source(spec, self.fps, default_fps=self.config.tracker.frame_rate, live=live)
+            rate = self.config.tracker.frame_rate
+            source = open_source(spec, self.fps, default_fps=rate, live=self.config.source)
         elif isinstance(spec, Source):
             source = spec
         else:  # any iterable of Frame (a generator from the caller's own camera code)

@@ -141,10 +141,10 @@ class StreamOutputs:
             self.track_writer = TrackWriter(path, track_format_for(path, tracks_format), class_names)
 
     def _open_video(self) -> EncoderThread | InlineEncoder:
-        settings = self.config.pipeline
-        video = video_writer(self.video_path, self.fps(), settings, self.encoder_threads)
+        video = video_writer(self.video_path, self.fps(), self.config.encoder, self.encoder_threads)
         if self.threaded:
-            return EncoderThread(video, settings.queue_size, settings.codec_thread_nice, self.cpus)
+            run = self.config.run
+            return EncoderThread(video, run.queue_size, run.codec_thread_nice, self.cpus)
         return InlineEncoder(video)
 
     def write(self, result: Result, tracker: Tracker) -> None:

@@ -8,8 +8,8 @@ stages themselves live in ``tracker.stages``, shared with multi-stream runs.
 
 The detector is usually the slowest stage, and on a small machine the others compete with it
 for the cores: it takes frames in batches only where a batch runs as one call (a GPU), and the
-decoding and encoding threads run nicer (``pipeline.codec_thread_nice``) and, beside a CPU
-detector, on the cores its threads leave free (``pipeline.codec_on_spare_cores``).
+decoding and encoding threads run nicer (``run.codec_thread_nice``) and, beside a CPU
+detector, on the cores its threads leave free (``run.codec_on_spare_cores``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from .config import Config, load_config
 from .detect import Detector, detector_from_config
 from .outputs import StreamOutputs
-from .source import LiveOptions, Source, open_source
+from .source import Source, open_source
 from .stages import (
     IteratorFeed,
     QueueFeed,
@@ -89,7 +89,7 @@ class Pipeline:
         self.detector = detector if detector is not None else detector_from_config(config)
         self.class_names = tuple(self.detector.class_names)
         self.tracker = Tracker(config.tracker, self.class_names)
-        self.codec_cpus = codec_cpus(self.detector, config.pipeline)
+        self.codec_cpus = codec_cpus(self.detector, config.run)
         self.times = StageTimes()
         self.last_source: Source | None = None
         self.last_summary: RunSummary | None = None
@@ -125,10 +125,6 @@ class Pipeline:
         if reason is not None:
             raise reason()
 
-    def live_options(self) -> LiveOptions:
-        """Policy and reconnection of live sources, from ``config.pipeline``."""
-        return LiveOptions.from_config(self.config.pipeline)
-
     def _start_run(self) -> None:
         """Per-run state starts afresh: the tracker, the stage timings, the source."""
         self.tracker.reset()
@@ -143,7 +139,7 @@ class Pipeline:
     def _stream(self, source, fps: float | None) -> Iterator[Result]:
         if isinstance(source, (str, int, Path)):
             source = open_source(
-                source, fps, default_fps=self.config.tracker.frame_rate, live=self.live_options()
+                source, fps, default_fps=self.config.tracker.frame_rate, live=self.config.source
             )
         if isinstance(source, Source):
             self.last_source = source
@@ -151,8 +147,8 @@ class Pipeline:
         else:
             nominal = fps or self.config.tracker.frame_rate
         step = TrackStep(self.tracker, frame_step_s(nominal, self.config.tracker.frame_rate), self.times)
-        settings = self.config.pipeline
-        decoded = decode_stage(source, settings.camera_motion, self.times)
+        settings = self.config.run
+        decoded = decode_stage(source, self.config.camera_motion.enabled, self.times)
         batch_size = detector_batch_size(self.detector, settings)
         if not settings.threaded:  # one after the other in this thread: one core per video
             for item in detect_stage(
@@ -215,7 +211,7 @@ class Pipeline:
             tracks_out,
             tracks_format,
             fps=lambda: self._video_fps(fps),
-            threaded=self.config.pipeline.threaded,
+            threaded=self.config.run.threaded,
             cpus=self.codec_cpus,
         )
         started = time.perf_counter()

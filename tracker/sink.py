@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PipelineConfig, cpu_threads
+from .config import EncoderConfig, cpu_threads
 from .formats import format_kitti_tracks, format_mot_tracks
 from .structures import Tracks
 
@@ -90,7 +90,7 @@ class VideoWriter:
     Falls back to OpenCV's mp4v, with a warning, only where no H.264 encoder exists.
     Frames are BGR uint8; odd sizes are padded to even (H.264 with 4:2:0 needs it).
     ``preset``, ``crf`` and ``tune`` are x264's; the defaults suit the synthetic generator (small files,
-    little loss); the pipeline passes its own (``PipelineConfig``).
+    little loss); the pipeline passes its own (``EncoderConfig``).
     """
 
     def __init__(
@@ -135,7 +135,7 @@ class VideoWriter:
         keyframe_every = str(max(1, round(float(self.rate))))  # a keyframe, so a fragment, a second
         # No B-frames: fragmented MP4 has no edit list to hide their delay, and timestamps must
         # start at 0 (they also keep the latency of a live recording down). The preset trades
-        # speed for file size: see ``PipelineConfig.encoder_preset``.
+        # speed for file size: see ``EncoderConfig.preset``.
         options = {"crf": str(self.crf), "preset": self.preset, "g": keyframe_every, "bf": "0"}
         if self.threads > 0:
             options["threads"] = str(self.threads)
@@ -229,12 +229,13 @@ def fit_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def video_writer(
-    path: str | Path, fps: float, settings: PipelineConfig, threads: int | None = None
+    path: str | Path, fps: float, settings: EncoderConfig, threads: int | None = None
 ) -> VideoWriter:
-    """The annotated video's writer (the pipeline's), with the encoder settings of ``settings``."""
-    threads = cpu_threads(settings.encoder_threads) if threads is None else threads
-    tune = "" if settings.encoder_tune == "none" else settings.encoder_tune
-    return VideoWriter(path, fps, threads, settings.encoder_preset, settings.encoder_crf, tune)
+    """The annotated video's writer, with the encoder settings of ``settings`` (``threads``
+    overrides theirs)."""
+    threads = cpu_threads(settings.threads) if threads is None else threads
+    tune = "" if settings.tune == "none" else settings.tune
+    return VideoWriter(path, fps, threads, settings.preset, settings.crf, tune)
 
 
 def output_stem(video: Path) -> str:

@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from .camera import CameraMotion
-from .config import PipelineConfig
+from .config import RunConfig
 from .detect import Detector
 from .source import Frame
 from .structures import Detections, Tracks
@@ -192,13 +192,13 @@ class TrackStep:
         return Result(Frame(frame.index, time_s, frame.image), tracks, item.stream)
 
 
-def detector_batch_size(detector: Detector, settings: PipelineConfig) -> int:
+def detector_batch_size(detector: Detector, settings: RunConfig) -> int:
     """``settings.batch_size`` where the detector runs a batch as one call (on a GPU);
     otherwise 1, so that each frame's result moves on as soon as it is ready."""
     return settings.batch_size if getattr(detector, "runs_batches", True) else 1
 
 
-def codec_cpus(detector: Detector, settings: PipelineConfig) -> frozenset[int] | None:
+def codec_cpus(detector: Detector, settings: RunConfig) -> frozenset[int] | None:
     """The cores for the decoding and encoding threads (``codec_on_spare_cores``): those a CPU
     detector's threads (its ``cpu_threads``) leave free, or None (the scheduler's choice) where
     it runs elsewhere, has no such attribute, or would leave no core."""
