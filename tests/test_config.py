@@ -104,3 +104,14 @@ def test_every_section_is_a_stage():
         "encoder",
         "run",
     ]
+
+
+def test_a_section_is_replaced_with_python_values_checked_like_a_files():
+    from tracker.config import replace_section
+
+    config = replace_section(load_config(), "detector", classes=("on", "null", "car"))
+    assert config.detector.classes == ("on", "null", "car")  # names, not YAML booleans or None
+    with pytest.raises(ConfigError, match="detector.threads"):
+        replace_section(config, "detector", threads=-1)
+    with pytest.raises(ConfigError, match="unknown config key 'detector.colour'"):
+        replace_section(config, "detector", colour="red")

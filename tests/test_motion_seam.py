@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.fakes import TruthDetector
 from tests.test_tracker import dets, moving_box
-from tests.test_video import TruthDetector, clip  # noqa: F401 - clip is a fixture
 from tracker import Tracker, TrackerConfig
 from tracker.config import load_config
 from tracker.motion import MotionModel
@@ -56,14 +56,16 @@ class StillBoxes:
 def test_the_tracker_calls_only_what_the_motion_protocol_declares():
     members = inspect.getmembers(MotionModel, inspect.isfunction)
     declared = {name for name, _ in members if not name.startswith("_")}
-    tree = ast.parse((ROOT / "tracker" / "tracks.py").read_text())
-    called = {
-        node.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Attribute)
-        and node.value.attr == "motion"
-    }
+    called = set()
+    for name in ("tracks.py", "lifecycle.py"):
+        tree = ast.parse((ROOT / "tracker" / name).read_text())
+        called |= {
+            node.attr
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and node.value.attr == "motion"
+        }
     assert called and called <= declared, f"not in the protocol: {sorted(called - declared)}"
     assert {name for name in StillBoxes.__dict__ if not name.startswith("_")} == declared
 
@@ -82,7 +84,7 @@ def test_a_protocol_only_model_follows_the_camera():
     assert group.motion.warps == 7 and group.table.mean.shape[1] == 4
 
 
-def test_a_protocol_only_model_runs_in_the_pipeline_with_camera_motion_on(clip):  # noqa: F811
+def test_a_protocol_only_model_runs_in_the_pipeline_with_camera_motion_on(clip):
     video, gt = clip
     config = load_config(None, ["tracker.lifecycle.min_hits=1"])
     assert config.camera_motion.enabled

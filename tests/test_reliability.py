@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.fakes import TruthDetector
 from tests.live_server import ColourDetector, LiveServer
-from tests.test_video import TruthDetector
 from tracker.config import SourceConfig, load_config
 from tracker.eval.synthetic import SynthConfig, write_synthetic
 from tracker.pipeline import Pipeline

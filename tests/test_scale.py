@@ -98,6 +98,15 @@ def test_batch_is_resumable_reports_failures_and_writes_a_summary(videos, tmp_pa
     assert "0 done, 2 skipped" in output
 
 
+def test_each_video_of_a_batch_gets_the_same_threads_from_python_and_the_cli():
+    from tracker.batch import per_video_config
+
+    one = per_video_config(load_config(None, ["run.threaded=true", "encoder.threads=4"]), 1)
+    assert (one.detector.threads, one.encoder.threads, one.run.threaded) == (1, 1, False)
+    two = per_video_config(load_config(), 2)
+    assert (two.detector.threads, two.encoder.threads, two.run.threaded) == (2, 1, True)
+
+
 def test_two_workers_give_identical_outputs(videos, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert batch(*videos, "--out-dir", one, "--no-video")[0] == 0

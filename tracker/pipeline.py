@@ -26,6 +26,7 @@ import numpy as np
 from .config import Config, load_config
 from .detect import Detector, detector_from_config
 from .outputs import StreamOutputs
+from .sink import refuse_existing
 from .source import Source, open_source
 from .stages import (
     IteratorFeed,
@@ -191,29 +192,22 @@ class Pipeline:
         tracks_format: str | None = None,
         fps: float | None = None,
         on_frame: Callable[[Result], None] | None = None,
+        overwrite: bool = True,
     ) -> RunSummary:
-        """Stream ``source`` and write the annotated video and/or track file.
+        """Stream ``source`` and write the annotated video and/or track file (an existing one
+        is replaced only with ``overwrite``; else ``FileExistsError`` before anything runs).
 
         Outputs go to temporary names and are renamed on success. If the run ends early (an
         exception in any stage, a full disk, Ctrl-C, ``Terminated``) the outputs are finalised up
         to the last frame written (see ``tracker.sink``), ``self.last_summary`` says how far it
         got and where the files went, and the exception is raised again.
         """
+        refuse_existing((out_video, tracks_out), overwrite)
         summary = RunSummary()
         self.last_summary = summary
         self._stop_request = None
         self._start_run()
-        outputs = StreamOutputs(
-            self.config,
-            self.class_names,
-            self.times,
-            out_video,
-            tracks_out,
-            tracks_format,
-            fps=lambda: self._video_fps(fps),
-            threaded=self.config.run.threaded,
-            cpus=self.codec_cpus,
-        )
+        outputs = self._outputs(out_video, tracks_out, tracks_format, fps)
         started = time.perf_counter()
         try:
             for result in self._stream(source, fps):
@@ -233,6 +227,19 @@ class Pipeline:
         outputs.close(True, summary.outputs)
         self._summarise(summary, started, outputs)
         return summary
+
+    def _outputs(self, out_video, tracks_out, tracks_format: str | None, fps: float | None) -> StreamOutputs:
+        return StreamOutputs(
+            self.config,
+            self.class_names,
+            self.times,
+            out_video,
+            tracks_out,
+            tracks_format,
+            fps=lambda: self._video_fps(fps),
+            threaded=self.config.run.threaded,
+            cpus=self.codec_cpus,
+        )
 
     def _summarise(self, summary: RunSummary, started: float, outputs: StreamOutputs) -> None:
         summary.tracks = self.tracker.tracks_reported

@@ -326,3 +326,13 @@ class TrackWriter:
         with contextlib.suppress(OSError):
             self._fh.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def refuse_existing(paths, overwrite: bool, hint: str = "pass overwrite=True to replace it") -> None:
+    """Unless ``overwrite``, raise ``FileExistsError`` for the first of ``paths`` (None: no such
+    output) that exists: a run that would replace a file must be asked to (``hint``: how)."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and Path(path).exists():
+            raise FileExistsError(f"{path} exists; {hint}")
