@@ -4,7 +4,7 @@
 
 Accuracy: synthetic videos whose camera pans fast and changes direction (``--pan`` px/s at
 most, with a strong random walk), tracked by the whole pipeline with the same built-in detector,
-once without and once with compensation (``pipeline.camera_motion``). HOTA and id switches
+once without and once with compensation (``camera_motion.enabled``). HOTA and id switches
 from TrackEval, over all videos together.
 
 Cost: milliseconds per frame of ``CameraMotion.update`` on 1280x720 frames (the real highway clip
@@ -59,7 +59,7 @@ def accuracy(seed_list: list[int], frames: int, pan: float, tmp: Path) -> dict:
     lengths = [(v.stem, int(read_mot(g, "gt").frame.max()) + 1) for v, g in pairs]
     report = {}
     for name, on in (("without", False), ("with", True)):
-        config = load_config(preset_path("default"), [f"pipeline.camera_motion={str(on).lower()}"])
+        config = load_config(preset_path("default"), [f"camera_motion.enabled={str(on).lower()}"])
         per_video = {}
         for video, gt in pairs:
             metrics, _ = evaluate_videos([(video, gt)], config, tmp / name)

@@ -23,9 +23,11 @@ sys.path.insert(0, str(ROOT))
 from tracker.camera import CameraMotion  # noqa: E402
 from tracker.config import load_config  # noqa: E402
 from tracker.detect import detector_from_config  # noqa: E402
-from tracker.pipeline import Pipeline, detector_batch_size, video_writer  # noqa: E402
+from tracker.pipeline import Pipeline  # noqa: E402
 from tracker.render import Renderer  # noqa: E402
+from tracker.sink import video_writer  # noqa: E402
 from tracker.source import open_source  # noqa: E402
+from tracker.stages import detector_batch_size  # noqa: E402
 from tracker.tracks import Tracker  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "synthetic.mp4"
@@ -47,17 +49,17 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
     detector = detector_from_config(config)  # --set detector.* applies too
     frames = list(open_source(video))
     n = len(frames)
-    batch = detector_batch_size(detector, config.pipeline)
+    batch = detector_batch_size(detector, config.run)
     dets = [d for i in range(0, n, batch) for d in detector.detect(frames[i : i + batch])]
     tracker = Tracker(config.tracker, detector.class_names)
     tracks = [tracker.update(d, f.time_s) for f, d in zip(frames, dets, strict=True)]
     renderer = Renderer(config.render, detector.class_names)
-    images = [renderer.annotate(f.image, list(t)) for f, t in zip(frames, tracks, strict=True)]
+    images = [renderer.annotate(f.image, t) for f, t in zip(frames, tracks, strict=True)]
 
     def decode_all():
         decoded = list(open_source(video))
         # Camera-motion estimation runs in the decoding thread of the pipeline: count it there.
-        if config.pipeline.camera_motion:
+        if config.camera_motion.enabled:
             camera = CameraMotion()
             for f in decoded:
                 camera.update(f.image)
@@ -73,13 +75,13 @@ def measure(video: Path, detector_spec: str, repeats: int, overrides: list[str])
 
     def render_all():
         for f, t in zip(frames, tracks, strict=True):
-            renderer.annotate(f.image, list(t))
+            renderer.annotate(f.image, t)
 
     with tempfile.TemporaryDirectory() as tmp:
 
         def encode():
             # Alone, the encoder runs with the same settings and thread budget as in the pipeline.
-            writer = video_writer(Path(tmp) / "enc.mp4", 25.0, config.pipeline)
+            writer = video_writer(Path(tmp) / "enc.mp4", 25.0, config.encoder)
             for image in images:
                 writer.write(image)
             writer.close()

@@ -122,7 +122,7 @@ def main() -> None:
     scene = EndlessScene(args.frames)
     overrides = ["tracker.lifecycle.min_hits=2"]
     if args.no_camera_motion:
-        overrides.append("pipeline.camera_motion=false")
+        overrides.append("camera_motion.enabled=false")
     config = load_config(None, overrides)
     samples: list[dict] = []
     window = deque(maxlen=1)

@@ -63,3 +63,14 @@ def tiny_kitti(tmp_path: Path) -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> tuple[Path, Path]:
+    """A 40-frame synthetic video (320 x 240, 10 frames/s) and its MOT ground truth."""
+    from tracker.eval.synthetic import SynthConfig, write_synthetic
+
+    folder = tmp_path_factory.mktemp("clip")
+    video, gt = folder / "clip.mp4", folder / "clip_gt.txt"
+    write_synthetic(SynthConfig(width=320, height=240, fps=10, num_frames=40, seed=3), video, gt)
+    return video, gt

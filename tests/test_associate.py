@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 
 from tracker import associate
-from tracker.associate import PairCosts, assign, cost_matrix, iou_matrix
+from tracker.associate import PairCosts, assign, associate_byte, cost_matrix, iou_matrix
+from tracker.config import AssociationConfig, LifecycleConfig
+from tracker.structures import TrackState
 
 
 def boxes(*rows):
@@ -59,7 +61,7 @@ def test_gated_pair_never_matched_even_when_forced():
 
 
 def pairs(matched):
-    return sorted(zip(*(a.tolist() for a in matched), strict=True))
+    return sorted(zip(matched.track_idx.tolist(), matched.det_idx.tolist(), strict=True))
 
 
 def scene(rng, n, jitter):
@@ -90,3 +92,19 @@ def test_sparse_matching_equals_dense(rng, monkeypatch, kind, gate):
     d = dense.match(sub_r, sub_c, gate)
     s = sparse.match(sub_r, sub_c, gate)
     assert pairs(d) == pairs(s)
+
+
+def test_byte_rounds_give_weak_detections_to_confirmed_tracks_only():
+    box = np.array([[0, 0, 10, 10], [50, 0, 60, 10], [100, 0, 110, 10], [150, 0, 160, 10]], float)
+    state = np.array([TrackState.CONFIRMED, TrackState.LOST, TrackState.TENTATIVE, TrackState.CONFIRMED])
+    # a weak detection on the confirmed and on the lost track, a confident one on the
+    # tentative track, nothing near the last track, and a confident detection of nothing
+    dets = np.array([[1, 0, 11, 10], [51, 0, 61, 10], [101, 0, 111, 10], [300, 0, 310, 10]], float)
+    score = np.array([0.3, 0.3, 0.9, 0.9])
+    m = associate_byte(box, state.astype(np.int8), dets, score, AssociationConfig(), LifecycleConfig())
+    assert pairs(m) == [(0, 0), (2, 2)]
+    assert m.unmatched_tracks.tolist() == [1, 3] and m.unmatched_dets.tolist() == [1, 3]
+    empty = associate_byte(
+        box, state.astype(np.int8), np.zeros((0, 4)), np.zeros(0), AssociationConfig(), LifecycleConfig()
+    )
+    assert len(empty.track_idx) == 0 and empty.num_tracks == 4

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.fakes import TruthDetector
 from tests.live_server import ColourDetector, LiveServer
-from tests.test_video import TruthDetector
-from tracker.config import load_config
+from tracker.config import SourceConfig, load_config
 from tracker.eval.synthetic import SynthConfig, write_synthetic
 from tracker.pipeline import Pipeline
-from tracker.source import LiveOptions, open_source
+from tracker.source import open_source
 from tracker.structures import Detections
 from tracker.tracks import Tracker
 
@@ -51,7 +51,7 @@ def jsonl_frames(path: Path) -> list[int]:
 def test_live_stream_reconnects_and_objects_keep_their_ids():
     server = LiveServer(fps=20)
     server.start()
-    config = load_config(None, ["pipeline.camera_motion=false", "tracker.lifecycle.min_hits=2"])
+    config = load_config(None, ["camera_motion.enabled=false", "tracker.lifecycle.min_hits=2"])
     ids_before, ids_after, reconnected_at = set(), set(), None
     try:
         with Pipeline(config, ColourDetector()) as pipe:
@@ -82,7 +82,7 @@ def test_live_stream_that_never_returns_ends_cleanly_after_the_budget(tmp_path):
     server.start()
     config = load_config(
         None,
-        ["pipeline.camera_motion=false", "pipeline.reconnect_budget_s=1.0", "pipeline.reconnect_max_s=0.2"],
+        ["camera_motion.enabled=false", "source.reconnect_budget_s=1.0", "source.reconnect_max_s=0.2"],
     )
 
     def stop_after(result):
@@ -100,7 +100,7 @@ def test_live_stream_that_never_returns_ends_cleanly_after_the_budget(tmp_path):
 def test_resolution_change_after_a_reconnect_keeps_the_run_going(tmp_path):
     server = LiveServer(fps=20)
     server.start()
-    config = load_config(None, ["pipeline.live_policy=every"])
+    config = load_config(None, ["source.live_policy=every"])
     frames_after = []
 
     def on_frame(result):
@@ -127,7 +127,7 @@ def test_latest_frame_policy_drops_and_counts_what_a_slow_consumer_misses():
     server = LiveServer(fps=40)
     server.start()
     try:
-        source = open_source(server.url, live=LiveOptions(policy="latest"))
+        source = open_source(server.url, live=SourceConfig(live_policy="latest"))
         for i, _ in enumerate(source):
             time.sleep(0.1)  # a consumer 4x slower than the camera
             if i == 10:
@@ -153,7 +153,7 @@ class FailsAt(TruthDetector):
 
 def test_detector_fault_finalises_outputs_up_to_the_last_frame(long_clip, tmp_path):
     video, gt = long_clip
-    config = load_config(None, ["pipeline.batch_size=1"])
+    config = load_config(None, ["run.batch_size=1"])
     with Pipeline(config, FailsAt(gt, 40)) as pipe, pytest.raises(RuntimeError, match="detector crashed"):
         pipe.run(video, tmp_path / "out.mp4", tmp_path / "t.jsonl")
     summary = pipe.last_summary
@@ -167,7 +167,7 @@ def test_a_failed_run_never_clobbers_an_existing_output(long_clip, tmp_path):
     video, gt = long_clip
     (tmp_path / "out.mp4").write_bytes(b"precious")
     (tmp_path / "t.jsonl").write_text("precious\n")
-    config = load_config(None, ["pipeline.batch_size=1"])
+    config = load_config(None, ["run.batch_size=1"])
     with Pipeline(config, FailsAt(gt, 25)) as pipe, pytest.raises(RuntimeError):
         pipe.run(video, tmp_path / "out.mp4", tmp_path / "t.jsonl")
     assert (tmp_path / "out.mp4").read_bytes() == b"precious"

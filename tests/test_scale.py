@@ -17,13 +17,14 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import ROOT
-from tracker.batch import expand_inputs, output_stem
+from tracker.batch import expand_inputs
 from tracker.cli import main
 from tracker.config import load_config
 from tracker.detect import make_detector
 from tracker.eval.synthetic import SynthConfig, write_synthetic
 from tracker.multi import MultiStream, run_multi
 from tracker.pipeline import Pipeline
+from tracker.sink import output_stem
 from tracker.structures import Detections
 
 
@@ -95,6 +96,15 @@ def test_batch_is_resumable_reports_failures_and_writes_a_summary(videos, tmp_pa
     code, output = batch(*videos[:2], "--out-dir", out)
     assert code == 0, output
     assert "0 done, 2 skipped" in output
+
+
+def test_each_video_of_a_batch_gets_the_same_threads_from_python_and_the_cli():
+    from tracker.batch import per_video_config
+
+    one = per_video_config(load_config(None, ["run.threaded=true", "encoder.threads=4"]), 1)
+    assert (one.detector.threads, one.encoder.threads, one.run.threaded) == (1, 1, False)
+    two = per_video_config(load_config(), 2)
+    assert (two.detector.threads, two.encoder.threads, two.run.threaded) == (2, 1, True)
 
 
 def test_two_workers_give_identical_outputs(videos, tmp_path):
@@ -215,7 +225,7 @@ def test_a_slow_stream_does_not_hold_up_a_fast_one():
         def detect(self, batch):
             return [Detections.empty() for _ in batch]
 
-    config = load_config(None, ["pipeline.camera_motion=false"])
+    config = load_config(None, ["camera_motion.enabled=false"])
     order = [r.stream for r in MultiStream(config, Nothing(), [frames(10, 0.3), frames(40, 0.0)])]
     fast_done = max(i for i, s in enumerate(order) if s == 1)
     slow_frames_before = sum(1 for s in order[:fast_done] if s == 0)

@@ -13,6 +13,9 @@ sparse form: only pairs of boxes near enough to pass the widest gate are scored 
 sort-and-sweep), and the assignment is solved per connected component of that pair graph, so a
 frame with 1000 well separated objects costs about as much as 1000 small problems, not one
 1000 x 1000 Hungarian.
+
+``associate_byte`` is the association policy the tracker calls once a frame: BYTE's split of
+the detections by score and its matching rounds, returning one ``Matches`` for the frame.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .config import AssociationConfig, LifecycleConfig
+from .structures import TrackState
+
 _EMPTY = np.zeros(0, np.int64)
 
 
 @dataclass(frozen=True)
 class Matches:
-    """Result of one assignment. Indices refer to the rows/columns of the cost matrix."""
+    """Result of an assignment: track ``track_idx[i]`` takes detection ``det_idx[i]``. Indices
+    refer to the rows/columns of the cost matrix (of the whole frame, for ``PairCosts``)."""
 
     track_idx: np.ndarray
     det_idx: np.ndarray
@@ -153,11 +160,15 @@ class PairCosts:
         self.pair_cost = _cost(kind, a, b, iou, union)
         self.pair_iou = iou
 
-    def match(
-        self, rows: np.ndarray, cols: np.ndarray, max_cost: float, use_iou: bool = False
+    def match(self, rows: np.ndarray, cols: np.ndarray, max_cost: float, use_iou: bool = False) -> Matches:
+        """One round: minimum-cost matching of tracks ``rows`` to detections ``cols`` (indices
+        into the full problem, as are the result's), within ``max_cost``. With ``use_iou`` the
+        cost is 1 - IoU."""
+        return Matches(*self._match(rows, cols, max_cost, use_iou), *self.shape)
+
+    def _match(
+        self, rows: np.ndarray, cols: np.ndarray, max_cost: float, use_iou: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Minimum-cost matching of tracks ``rows`` to detections ``cols`` (indices into the
-        full problem), within ``max_cost``. With ``use_iou`` the cost is 1 - IoU."""
         if len(rows) == 0 or len(cols) == 0:
             return _EMPTY, _EMPTY
         if not self.sparse:
@@ -244,3 +255,76 @@ def _solve_sparse(r: np.ndarray, c: np.ndarray, cost: np.ndarray) -> tuple[np.nd
     i, j = linear_sum_assignment(np.where(finite, dense, 1e6))
     ok = finite[i, j]
     return rows[i[ok]], cols[j[ok]]
+
+
+_TENTATIVE = np.int8(TrackState.TENTATIVE)
+_CONFIRMED = np.int8(TrackState.CONFIRMED)
+
+
+def _nonzero(mask: np.ndarray) -> np.ndarray:
+    """Indices where ``mask`` is true (``np.flatnonzero`` without its per-call overhead)."""
+    return mask.nonzero()[0]
+
+
+class _Rounds:
+    """The matches of a frame so far: the detection of each track (-1: none yet) and the
+    detections taken."""
+
+    def __init__(self, costs: PairCosts) -> None:
+        self.costs = costs
+        self.track_det = np.full(costs.shape[0], -1, np.int64)
+        self.det_used = np.zeros(costs.shape[1], bool)
+
+    def round(self, rows: np.ndarray, cols: np.ndarray, max_cost: float, use_iou: bool = False) -> None:
+        if len(rows) == 0 or len(cols) == 0:
+            return
+        m = self.costs.match(rows, cols, max_cost, use_iou)
+        self.track_det[m.track_idx] = m.det_idx
+        self.det_used[m.det_idx] = True
+
+
+def associate_byte(
+    predicted_xyxy: np.ndarray,
+    track_state: np.ndarray,
+    dets_xyxy: np.ndarray,
+    det_score: np.ndarray,
+    assoc: AssociationConfig,
+    life: LifecycleConfig,
+) -> Matches:
+    """Match a frame's detections to the tracks' predicted boxes in BYTE's rounds.
+
+    ``track_state`` holds each track's ``TrackState``. Detections split by score: confident
+    ones (``life.high_score`` and up) and a low-score reserve (down to ``life.low_score``).
+    One cost matrix (``assoc.cost``) serves every round; each round takes what the earlier
+    ones left. Returns the frame's matches (indices of tracks and detections).
+    """
+    n, m = len(predicted_xyxy), len(dets_xyxy)
+    if n == 0 or m == 0:
+        return Matches(_EMPTY, _EMPTY, n, m)
+    high = _nonzero(det_score >= life.high_score)
+    low = _nonzero((det_score >= life.low_score) & (det_score < life.high_score))
+    widest = max(assoc.max_cost, assoc.recovery_max_cost, assoc.tentative_max_cost)
+    r = _Rounds(PairCosts(assoc.cost, predicted_xyxy, dets_xyxy, widest))
+
+    # 1. Confident detections vs confirmed and lost tracks.
+    active = _nonzero(track_state != _TENTATIVE)
+    r.round(active, high, assoc.max_cost)
+
+    # 1b. Recovery: tracks and confident detections both still free, with a looser gate (fast
+    #     or accelerating objects), once the tight round has taken the clear pairs.
+    if assoc.recovery_max_cost > assoc.max_cost:
+        left = active[r.track_det[active] < 0]
+        r.round(left, high[~r.det_used[high]], assoc.recovery_max_cost)
+
+    # 2. Low-score detections vs confirmed tracks still unmatched, on IoU (not lost tracks: a
+    #    weak detection is evidence for a track that is there, not for one that vanished).
+    left = _nonzero((r.track_det < 0) & (track_state == _CONFIRMED))
+    r.round(left, low, assoc.low_max_cost, use_iou=True)
+
+    # 3. Tentative tracks vs the detections nobody took that could start a track.
+    tentative = _nonzero(track_state == _TENTATIVE)
+    free = _nonzero(~r.det_used & (det_score >= min(life.high_score, life.new_track_score)))
+    r.round(tentative, free, assoc.tentative_max_cost)
+
+    rows = _nonzero(r.track_det >= 0)
+    return Matches(rows, r.track_det[rows], n, m)

@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import json
 import logging
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .config import Config, replace_section
+from .sink import output_stem
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts", ".mpg", ".mpeg"}
 LIST_SUFFIXES = {".txt", ".lst", ".list"}
@@ -58,7 +59,7 @@ class BatchJob:
     out_dir: str
     video: bool = True
     tracks_format: str = "jsonl"
-    detector_threads: int = 1
+    detector_threads: int = 1  # CPU threads per video (``per_video_config``)
 
 
 @dataclass
@@ -108,15 +109,17 @@ def expand_inputs(items: Sequence[str]) -> list[Path]:
     return unique
 
 
-def output_stem(video: Path) -> str:
-    """A name for the outputs of ``video``: its stem, sanitised, plus a hash of its full path
-    (two ``clip.mp4`` in different folders do not collide; nothing can escape the folder)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem).strip("._") or "video"
-    digest = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:8]
-    return f"{stem[:80]}-{digest}"
-
-
 # ---------------------------------------------------------------- one video
+
+
+def per_video_config(config: Config, threads: int) -> Config:
+    """The config of one video of a batch: ``threads`` CPU threads for its detector, one for
+    its encoder, and with one thread the stages one after the other (one core per video).
+    Across videos the work parallelises better than within one, and every video gets the same
+    thread counts, so outputs do not depend on the number of workers."""
+    config = replace_section(config, "detector", threads=threads)
+    config = replace_section(config, "encoder", threads=1)
+    return replace_section(config, "run", threaded=False) if threads == 1 else config
 
 
 def process_video(video: str, job: BatchJob) -> VideoResult:
@@ -134,7 +137,7 @@ def process_video(video: str, job: BatchJob) -> VideoResult:
         out_dir = Path(job.out_dir)
         video_out = out_dir / f"{stem}.mp4" if job.video else None
         tracks_out = out_dir / f"{stem}.{'jsonl' if job.tracks_format == 'jsonl' else 'txt'}"
-        config = config_from_dict(job.config)
+        config = per_video_config(config_from_dict(job.config), job.detector_threads)
         _limit_threads(job.detector_threads)
         with Pipeline(config, _detector(config)) as pipeline:
             summary = pipeline.run(path, video_out, tracks_out, job.tracks_format)

@@ -30,8 +30,9 @@ def warp_boxes(xyxy: np.ndarray, warp: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class CameraMotionConfig:
-    """Settings of the estimator (kept out of the YAML config: these are implementation knobs)."""
+class FlowSettings:
+    """Settings of the estimator (kept out of the YAML config, whose ``camera_motion`` section
+    only turns it on or off: these are implementation knobs)."""
 
     # About the width of the grey image the flow runs on (the frame is shrunk by a whole factor,
     # OpenCV's fast path); the estimate is scaled back to full size.
@@ -49,7 +50,7 @@ class CameraMotion:
     ``failures`` counts frames where the estimate was refused.
     """
 
-    def __init__(self, config: CameraMotionConfig = CameraMotionConfig()) -> None:
+    def __init__(self, config: FlowSettings = FlowSettings()) -> None:
         self.config = config
         self.failures = 0
         self.reset()

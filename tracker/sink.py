@@ -15,14 +15,17 @@ outright leaves a file that plays up to its last whole fragment.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from .config import EncoderConfig, cpu_threads
 from .formats import format_kitti_tracks, format_mot_tracks
 from .structures import Tracks
 
@@ -87,7 +90,7 @@ class VideoWriter:
     Falls back to OpenCV's mp4v, with a warning, only where no H.264 encoder exists.
     Frames are BGR uint8; odd sizes are padded to even (H.264 with 4:2:0 needs it).
     ``preset``, ``crf`` and ``tune`` are x264's; the defaults suit the synthetic generator (small files,
-    little loss); the pipeline passes its own (``PipelineConfig``).
+    little loss); the pipeline passes its own (``EncoderConfig``).
     """
 
     def __init__(
@@ -132,7 +135,7 @@ class VideoWriter:
         keyframe_every = str(max(1, round(float(self.rate))))  # a keyframe, so a fragment, a second
         # No B-frames: fragmented MP4 has no edit list to hide their delay, and timestamps must
         # start at 0 (they also keep the latency of a live recording down). The preset trades
-        # speed for file size: see ``PipelineConfig.encoder_preset``.
+        # speed for file size: see ``EncoderConfig.preset``.
         options = {"crf": str(self.crf), "preset": self.preset, "g": keyframe_every, "bf": "0"}
         if self.threads > 0:
             options["threads"] = str(self.threads)
@@ -225,6 +228,32 @@ def fit_frame(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
+def video_writer(
+    path: str | Path, fps: float, settings: EncoderConfig, threads: int | None = None
+) -> VideoWriter:
+    """The annotated video's writer, with the encoder settings of ``settings`` (``threads``
+    overrides theirs)."""
+    threads = cpu_threads(settings.threads) if threads is None else threads
+    tune = "" if settings.tune == "none" else settings.tune
+    return VideoWriter(path, fps, threads, settings.preset, settings.crf, tune)
+
+
+def output_stem(video: Path) -> str:
+    """A name for the outputs of ``video``: its stem, sanitised, plus a hash of its full path
+    (two ``clip.mp4`` in different folders do not collide; nothing can escape the folder)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem).strip("._") or "video"
+    digest = hashlib.sha1(str(video.resolve()).encode()).hexdigest()[:8]
+    return f"{stem[:80]}-{digest}"
+
+
+def stream_stem(spec, index: int) -> str:
+    """Output name of a stream: the file's (``output_stem``), else ``stream-<i>``."""
+    text = str(spec)
+    if isinstance(spec, int) or text.isdigit() or "://" in text or not Path(text).exists():
+        return f"stream-{index}"
+    return output_stem(Path(text))
+
+
 TRACK_FORMATS = ("mot", "kitti", "jsonl")
 
 
@@ -297,3 +326,13 @@ class TrackWriter:
         with contextlib.suppress(OSError):
             self._fh.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def refuse_existing(paths, overwrite: bool, hint: str = "pass overwrite=True to replace it") -> None:
+    """Unless ``overwrite``, raise ``FileExistsError`` for the first of ``paths`` (None: no such
+    output) that exists: a run that would replace a file must be asked to (``hint``: how)."""
+    if overwrite:
+        return
+    for path in paths:
+        if path is not None and Path(path).exists():
+            raise FileExistsError(f"{path} exists; {hint}")

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import SourceConfig
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
@@ -67,13 +69,13 @@ def open_source(
     spec: str | int | Path,
     fps: float | None = None,
     default_fps: float | None = None,
-    live: LiveOptions | None = None,
+    live: SourceConfig | None = None,
 ) -> Source:
     """Open ``spec``: a camera index (``0``), a URL, an image folder or glob, or a video file.
 
     ``fps`` overrides the source's own rate; ``default_fps`` is used only by sources that have
-    no clock of their own (image folders); ``live`` sets the policy and reconnection of cameras
-    and URLs.
+    no clock of their own (image folders); ``live`` (the ``source`` config section) sets the
+    policy and reconnection of cameras and URLs.
     """
     folder_fps = fps or default_fps
     if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
@@ -234,33 +236,8 @@ def _frame_time(frame, index: int, fps: float, last_time: float | None) -> float
     raise ValueError("video has neither timestamps nor a frame rate; give one (--fps)")
 
 
-@dataclass(frozen=True)
-class LiveOptions:
-    """How live sources (cameras, URLs) behave when frames come late or the stream drops.
-
-    ``policy``: ``latest`` keeps only the newest frame (bounded latency; frames the consumer
-    was too slow for are dropped and counted) or ``every`` (every frame, latency may grow).
-    Reconnection: waits of ``reconnect_initial_s`` doubling up to ``reconnect_max_s``, for at
-    most ``reconnect_budget_s`` in one outage; then the stream ends cleanly.
-    """
-
-    policy: str = "latest"
-    reconnect_initial_s: float = 0.1
-    reconnect_max_s: float = 4.0
-    reconnect_budget_s: float = 60.0
-
-    @classmethod
-    def from_config(cls, pipeline) -> LiveOptions:
-        """From a ``PipelineConfig`` (``live_policy``, ``reconnect_max_s``, ``reconnect_budget_s``)."""
-        return cls(
-            policy=pipeline.live_policy,
-            reconnect_max_s=pipeline.reconnect_max_s,
-            reconnect_budget_s=pipeline.reconnect_budget_s,
-        )
-
-
-def _open_capture(spec: int | str, live: bool, options: LiveOptions | None = None) -> Source:
-    options = options or LiveOptions()
+def _open_capture(spec: int | str, live: bool, options: SourceConfig | None = None) -> Source:
+    options = options or SourceConfig()
     capture = _capture(spec)
     if capture is None:
         what = f"camera {spec}" if isinstance(spec, int) else spec
@@ -269,7 +246,7 @@ def _open_capture(spec: int | str, live: bool, options: LiveOptions | None = Non
     fps = float(rate) if rate and math.isfinite(rate) and rate > 0 else math.nan
     stats = SourceStats()
     reader = _LiveReader(spec, capture, options, stats)
-    frames = reader.latest() if options.policy == "latest" else reader.every()
+    frames = reader.latest() if options.live_policy == "latest" else reader.every()
     return Source(str(spec), fps, live, frames, stats)
 
 
@@ -304,7 +281,7 @@ class _LiveReader:
     makes the outage show as a real gap (lifetimes are seconds, so short gaps keep ids).
     """
 
-    def __init__(self, spec, capture, options: LiveOptions, stats: SourceStats) -> None:
+    def __init__(self, spec, capture, options: SourceConfig, stats: SourceStats) -> None:
         self.spec, self.capture, self.options, self.stats = spec, capture, options, stats
         self.start = time.monotonic()
         self.index = 0

@@ -158,3 +158,24 @@ class Track:
     hits: int = 0
     age_s: float = 0.0
     history: np.ndarray = field(default_factory=lambda: np.zeros((0, 5), np.float64))
+
+
+@dataclass(frozen=True)
+class Trails:
+    """The recent boxes of some tracks, row for row with a ``Tracks`` (for drawing trails).
+
+    Attributes:
+        xyxy: float32 (N, H, 4) boxes in pixels, oldest first; of track i only the first
+            ``length[i]`` rows are filled.
+        length: int64 (N,) boxes recorded per track (at most H).
+    """
+
+    xyxy: np.ndarray
+    length: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int = 0, h: int = 0) -> Trails:
+        return cls(np.zeros((n, h, 4), np.float32), np.zeros(n, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.length)

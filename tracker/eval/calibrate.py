@@ -40,6 +40,12 @@ class BoxBias:
             round(float(np.exp(-self.log_height)) * 20) / 20,
         )
 
+    @property
+    def suggested_box_scale(self) -> tuple[float, float]:
+        """``box_scale`` on the axes where the bias is consistent (``consistent``), else 1."""
+        width, height = self.box_scale
+        return (width if self.consistent(0) else 1.0, height if self.consistent(1) else 1.0)
+
     def consistent(self, axis: int, threshold: float = 0.05) -> bool:
         """Whether every sequence shows a bias beyond ``threshold`` with the same sign."""
         values = [v[1 + axis] for v in self.per_sequence.values()]

@@ -108,3 +108,10 @@ def evaluate_motion(
         per = score(pred, samples)
         results[name] = {str(h): per[str(k)] for k, h in enumerate(horizons)}
     return results
+
+
+def scores_json(results: dict) -> dict:
+    """The documented JSON layout of ``track eval-motion --json``: per model and horizon the
+    centre error (pixels, box heights) and IoU, nothing more."""
+    keys = ("center_err_px", "center_err_rel", "iou")
+    return {m: {h: {k: v[k] for k in keys} for h, v in per.items()} for m, per in results.items()}

@@ -17,9 +17,13 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..config import Config, config_from_dict, config_to_dict
+import yaml
+
+from ..config import Config, ConfigError, config_from_dict, config_to_dict, diff_from_default
+from ..formats import write_lines_atomic
 from .datasets import Dataset, run_dataset
 
 # Dotted keys under ``tracker`` and the values tried. Bounded and coarse on purpose.
@@ -178,3 +182,25 @@ def report_rows(results: list[ClassResult]) -> list[dict[str, Any]]:
         }
         for r in results
     ]
+
+
+def load_space(path: str | Path) -> dict[str, list[Any]]:
+    """A search space from YAML: dotted keys under ``tracker`` -> non-empty lists of values."""
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(raw, dict) or not all(isinstance(v, list) and v for v in raw.values()):
+        raise ConfigError(f"{path}: expected a mapping of dotted key to a non-empty list of values")
+    probe = Config()
+    for key in sorted(set(raw) - set(DEFAULT_SPACE)):
+        node = probe.tracker
+        for part in key.split("."):
+            if not hasattr(node, part):
+                raise ConfigError(f"{path}: unknown key tracker.{key}")
+            node = getattr(node, part)
+    return raw
+
+
+def write_config(path: str | Path, config: Config) -> None:
+    """The tuned config as YAML: only what differs from the defaults."""
+    text = "# Written by `track tune`; only what differs from the defaults.\n"
+    text += yaml.safe_dump(diff_from_default(config) or {}, sort_keys=True)
+    write_lines_atomic(path, [text])

@@ -1,11 +1,14 @@
 """Motion models: predict where every live track's box will be.
 
 A motion model keeps no per-track state of its own; the tracker owns the arrays and calls
-``initiate``, ``predict`` and ``update`` on all tracks at once (see ``MotionModel``).
+``initiate``, ``predict`` and ``update`` on all tracks at once (see ``MotionModel``). The state's
+layout is the model's own: the tracker only selects, appends and drops rows, and asks the model
+for everything else (boxes, camera-motion warps, holding a lost track's size).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +41,14 @@ class MotionModel(Protocol):
     def boxes(self, mean: np.ndarray) -> np.ndarray:
         """(N, 4) xyxy boxes of the states."""
 
+    def warp(self, mean: np.ndarray, cov: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """States moved by the camera's motion, a 2x3 affine from the previous frame's pixels
+        to this frame's (called before ``predict`` when camera motion is on)."""
+
+    def freeze_size(self, mean: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The states with the size of ``rows`` (a boolean mask) held: no longer growing or
+        shrinking (lost tracks keep their size while they are predicted). May modify ``mean``."""
+
     def future_centres(
         self,
         mean: np.ndarray,
@@ -46,6 +57,9 @@ class MotionModel(Protocol):
         now_s: float | None = None,
     ) -> np.ndarray:
         """(N, T, 2) box centres predicted ``times_s`` seconds ahead."""
+
+
+MotionFactory = Callable[[MotionConfig], MotionModel]
 
 
 def make_motion_model(config: MotionConfig) -> MotionModel:
@@ -59,4 +73,11 @@ def make_motion_model(config: MotionConfig) -> MotionModel:
     raise ConfigError(f"motion.kind: expected one of {', '.join(MOTION_KINDS)}, got {config.kind!r}")
 
 
-__all__ = ["KalmanBoxModel", "MotionModel", "TrackHistory", "hybrid_weight", "make_motion_model"]
+__all__ = [
+    "KalmanBoxModel",
+    "MotionFactory",
+    "MotionModel",
+    "TrackHistory",
+    "hybrid_weight",
+    "make_motion_model",
+]

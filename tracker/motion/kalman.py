@@ -146,6 +146,12 @@ class KalmanBoxModel:
         return new, cov * zoom**2
 
     @staticmethod
+    def freeze_size(mean: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Size rates (vw, vh) of ``rows`` set to zero, in place."""
+        mean[rows, 6:8] = 0.0
+        return mean
+
+    @staticmethod
     def future_centres(mean: np.ndarray, times_s: np.ndarray, history=None, now_s=None) -> np.ndarray:
         """(N, T, 2) box centres predicted ``times_s`` seconds ahead (constant velocity)."""
         return mean[:, None, 0:2] + mean[:, None, 4:6] * np.asarray(times_s)[None, :, None]

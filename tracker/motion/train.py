@@ -175,29 +175,36 @@ def train_motion(
     )
     result.cv_err_1s = centre_error_1s(_constant_velocity(val), v_y, v_mask)
     for epoch in range(settings.epochs):
-        model.train()
-        order = torch.from_numpy(rng.permutation(len(y)))
-        total, batches = 0.0, 0
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start : start + settings.batch_size]
-            steps, shift = augment(x_steps[idx], x_len[idx], settings, gen)
-            target = y[idx] - shift[:, None, :]
-            loss = loss_fn(model(steps, x_glob[idx]), target, mask[idx])
-            optimiser.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimiser.step()
-            total, batches = total + loss.item(), batches + 1
+        loss = _train_epoch(model, optimiser, (x_steps, x_len, x_glob, y, mask), settings, rng, gen)
         schedule.step()
         model.eval()
         with torch.inference_mode():
             pred = model(v_steps, v_glob)
             result.val_loss.append(float(loss_fn(pred, v_y, v_mask)))
             result.val_err_1s.append(centre_error_1s(pred, v_y, v_mask))
-        result.train_loss.append(total / max(batches, 1))
+        result.train_loss.append(loss)
         if progress:
             progress(epoch, result.train_loss[-1], result.val_loss[-1])
     return result.__class__(**{**vars(result), "model": model.eval()})
+
+
+def _train_epoch(model, optimiser, data, settings: TrainSettings, rng, gen) -> float:
+    """One pass over the training samples in a random order, augmented; the mean loss."""
+    x_steps, x_len, x_glob, y, mask = data
+    model.train()
+    order = torch.from_numpy(rng.permutation(len(y)))
+    total, batches = 0.0, 0
+    for start in range(0, len(order), settings.batch_size):
+        idx = order[start : start + settings.batch_size]
+        steps, shift = augment(x_steps[idx], x_len[idx], settings, gen)
+        target = y[idx] - shift[:, None, :]
+        loss = loss_fn(model(steps, x_glob[idx]), target, mask[idx])
+        optimiser.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimiser.step()
+        total, batches = total + loss.item(), batches + 1
+    return total / max(batches, 1)
 
 
 def _constant_velocity(samples: Samples) -> torch.Tensor:

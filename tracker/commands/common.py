@@ -1,0 +1,77 @@
+"""What the ``track`` commands share: user errors as one line and exit code 2, the config a
+command runs with, and the dataset options."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from ..config import Config, ConfigError, load_config, preset_path
+from ..formats import FormatError
+
+USER_ERRORS = (ConfigError, FormatError, FileNotFoundError, FileExistsError, NotADirectoryError, ValueError)
+
+
+def user_errors(func):
+    """Errors in what the user gave end as one line on stderr and exit code 2; Ctrl-C as 130;
+    anything else as one line and 1, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.ClickException:
+            raise
+        except USER_ERRORS as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - never a traceback: one line and a non-zero code
+            click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def load_preset(config_path: str | None, overrides: tuple[str, ...], fmt: str) -> Config:
+    """``--config`` (default: the shipped preset for the dataset format) and ``--set``."""
+    path = config_path if config_path is not None else preset_path("kitti" if fmt == "kitti" else "default")
+    return load_config(path, list(overrides))
+
+
+def video_config(config_path: str | None, overrides, detector_spec: str | None = None, *more: str) -> Config:
+    """The config of a video command: ``--config`` (default: configs/default.yaml), ``--set``
+    overrides, ``--detector`` and the command's own settings (``more``), in that order."""
+    extra = [*overrides, *([f"detector.kind={detector_spec}"] if detector_spec else []), *more]
+    return load_config(config_path or preset_path("default"), extra)
+
+
+def class_list(classes: str) -> tuple[str, ...]:
+    """``--classes car,pedestrian`` -> ("car", "pedestrian")."""
+    return tuple(c.strip() for c in classes.split(",") if c.strip())
+
+
+_DATASET_OPTIONS = [
+    click.argument("data", type=click.Path(path_type=str)),
+    click.option("--format", "fmt", type=click.Choice(["kitti", "mot"]), default="kitti", show_default=True),
+    click.option(
+        "--detections",
+        default="det_pointrcnn",
+        show_default=True,
+        help="KITTI: sub-folder of DATA with {car,pedestrian,cyclist}/SSSS.txt detection files.",
+    ),
+    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
+    click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key."),
+    click.option("--fps", type=float, help="Frame rate of the sequences (KITTI: 10; MOT: seqinfo.ini)."),
+]
+
+
+def dataset_options(func):
+    """DATA, --format, --detections, --config, --set and --fps."""
+    for decorator in reversed(_DATASET_OPTIONS):
+        func = decorator(func)
+    return func

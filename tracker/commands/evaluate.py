@@ -1,0 +1,214 @@
+"""``track eval``, ``track tune``, ``track calibrate`` and ``track eval-motion``: parse, call
+``tracker.eval``, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..formats import write_lines_atomic
+from .common import class_list, dataset_options, load_preset, user_errors, video_config
+
+
+@click.command("eval")
+@dataset_options
+@click.option(
+    "--results-out", type=click.Path(file_okay=False), required=True, help="Folder for SEQ.txt results."
+)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the metrics as JSON.")
+@click.option("--per-sequence", is_flag=True, help="Also print every sequence.")
+@click.option(
+    "--interpolate-gaps",
+    type=click.IntRange(0, 1000),
+    default=0,
+    show_default=True,
+    help="Offline post-processing: fill gaps of up to N frames inside tracks (not online).",
+)
+@click.option(
+    "--gt", "gt_path", type=click.Path(dir_okay=False), help="DATA is a video: its MOT ground truth."
+)
+@click.option(
+    "--detector", "detector_spec", help="DATA is a (synthetic) video: the detector (default: builtin)."
+)
+@user_errors
+def eval_command(
+    data,
+    fmt,
+    detections,
+    config_path,
+    overrides,
+    fps,
+    results_out,
+    json_path,
+    per_sequence,
+    interpolate_gaps,
+    gt_path,
+    detector_spec,
+):
+    """Track every sequence of a dataset from its detection files and score it with TrackEval.
+
+    DATA is a dataset folder (KITTI or MOT layout), or a video with its MOT ground truth (--gt),
+    tracked with the whole pipeline. Prints HOTA, DetA, AssA, MOTA, IDF1 and IDSW per class. The
+    tracker is online: each frame is decided from past frames only.
+    """
+    from ..eval.report import evaluate_dataset
+
+    if Path(data).is_file():
+        _eval_video(data, gt_path, detector_spec, config_path, overrides, results_out, json_path)
+        return
+    config = load_preset(config_path, overrides, fmt)
+    report = evaluate_dataset(data, fmt, config, results_out, detections, fps, interpolate_gaps)
+    rows = [("ALL", cls, m) for cls, m in report.metrics["COMBINED"].items()]
+    if per_sequence:
+        per = report.metrics.items()
+        rows += [(seq, cls, m) for seq, by_cls in per if seq != "COMBINED" for cls, m in by_cls.items()]
+    if interpolate_gaps:
+        click.echo(f"offline: gaps of up to {interpolate_gaps} frames filled by interpolation")
+    click.echo(metrics_table(rows))
+    sequences = len(report.dataset.sequences)
+    click.echo(f"{sequences} sequences, {report.frames} frames, tracker {report.tracker_fps:.0f} frames/s")
+    if json_path:
+        write_lines_atomic(json_path, [json.dumps(report.as_json(), indent=2), "\n"])
+
+
+def _eval_video(video, gt_path, detector_spec, config_path, overrides, results_out, json_path) -> None:
+    from ..eval.report import video_report_json
+    from ..eval.video import evaluate_videos
+
+    if not gt_path:
+        raise click.UsageError("DATA is a video: give its MOT ground truth with --gt")
+    config = video_config(config_path, overrides, detector_spec or "builtin")
+    metrics, summaries = evaluate_videos([(Path(video), Path(gt_path))], config, results_out)
+    click.echo(metrics_table([("ALL", cls, m) for cls, m in metrics["COMBINED"].items()]))
+    click.echo(f"{summaries[0].frames} frames, pipeline {summaries[0].fps:.1f} frames/s")
+    if json_path:
+        write_lines_atomic(json_path, [json.dumps(video_report_json(video, metrics), indent=2), "\n"])
+
+
+def metrics_table(rows) -> str:
+    """One line per (sequence, class, metrics) row: HOTA, DetA, AssA, MOTA, IDF1, IDSW."""
+    header = (
+        f"{'sequence':<10}{'class':<12}{'HOTA':>7}{'DetA':>7}{'AssA':>7}{'MOTA':>8}{'IDF1':>7}{'IDSW':>6}"
+    )
+    lines = [header, "-" * len(header)]
+    for seq, cls, m in rows:
+        lines.append(
+            f"{seq:<10}{cls:<12}{m.HOTA:7.2f}{m.DetA:7.2f}{m.AssA:7.2f}{m.MOTA:8.2f}{m.IDF1:7.2f}{m.IDSW:6d}"
+        )
+    return "\n".join(lines)
+
+
+@click.command("tune")
+@dataset_options
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Best config as YAML."
+)
+@click.option(
+    "--trials", type=click.IntRange(1, 10000), default=60, show_default=True, help="Trials per class."
+)
+@click.option(
+    "--classes", default="car,pedestrian", show_default=True, help="KITTI classes to tune, in order."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option(
+    "--space", "space_path", type=click.Path(dir_okay=False), help="YAML: dotted key -> list of values."
+)
+@user_errors
+def tune_command(
+    data, fmt, detections, config_path, overrides, fps, out_path, trials, classes, seed, workers, space_path
+):
+    """Random search of tracker settings on a dataset, per class; writes the best config.
+
+    Tune on a development split only, and judge the result on held-out sequences.
+    """
+    from ..eval.report import load_dataset
+    from ..eval.tune import load_space, tune, write_config
+
+    config = load_preset(config_path, overrides, fmt)
+    dataset = load_dataset(data, fmt, detections, fps)
+    space = load_space(space_path) if space_path else None
+    classes = class_list(classes) if fmt == "kitti" else None
+
+    def progress(cls, i, trial):
+        click.echo(f"{cls} trial {i + 1}/{trials}: HOTA {trial.hota:.2f}", err=True)
+
+    best, results = tune(dataset, config, classes, trials, seed, space, workers, progress)
+    for r in results:
+        click.echo(
+            f"{r.cls}: start {r.start.hota:.2f} -> best {r.best.hota:.2f} "
+            f"(leave-one-sequence-out {r.loso_hota:.2f}; better on {r.sequences_improved}/"
+            f"{len(r.start.per_sequence)} sequences)"
+        )
+    write_config(out_path, best)
+    click.echo(f"wrote {out_path}")
+
+
+@click.command("calibrate")
+@click.argument("data", type=click.Path(path_type=str))
+@click.option("--format", "fmt", type=click.Choice(["kitti", "mot"]), default="kitti", show_default=True)
+@click.option("--detections", default="det_pointrcnn", show_default=True, help="KITTI detection folder.")
+@click.option("--classes", default="car,pedestrian", show_default=True, help="KITTI classes to measure.")
+@click.option(
+    "--min-iou", type=click.FloatRange(0.05, 0.95), default=0.3, show_default=True, help="IoU to pair boxes."
+)
+@user_errors
+def calibrate_command(data, fmt, detections, classes, min_iou):
+    """Measure how much wider or taller the detections are than the true boxes, per class and
+    per sequence, and print the box_scale that undoes a bias found on every sequence."""
+    from ..eval.calibrate import box_bias
+    from ..eval.report import load_dataset
+
+    dataset = load_dataset(data, fmt, detections, None)
+    classes = class_list(classes) if fmt == "kitti" else ("pedestrian",)
+    for bias in box_bias(dataset, classes, min_iou):
+        click.echo(
+            f"{bias.cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "
+            f"height {bias.log_height:+.3f}"
+        )
+        for name, (n, lw, lh) in bias.per_sequence.items():
+            click.echo(f"    {name}: {n:5d} pairs  width {lw:+.3f}  height {lh:+.3f}")
+        width, height = bias.suggested_box_scale
+        click.echo(f"    -> tracker.per_class.{bias.cls}.box_scale: [{width}, {height}]")
+
+
+def _horizons(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected frame counts like 1,5,10, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"expected positive frame counts like 1,5,10, got {text!r}")
+    return values
+
+
+@click.command("eval-motion")
+@click.argument("data", type=click.Path(path_type=str))
+@click.option("--horizons", default="1,5,10", show_default=True, help="Frames ahead, comma separated.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the scores here.")
+@click.option("--fps", type=float, default=10.0, show_default=True, help="Frame rate of the sequences.")
+@click.option("--weights", type=click.Path(dir_okay=False, exists=True), help="LSTM weights to score.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config (Kalman noise).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
+@user_errors
+def eval_motion_command(data, horizons, json_path, fps, weights, config_path, overrides):
+    """Score the motion models' predictions on the ground-truth trajectories of a KITTI folder:
+    centre error (pixels and box heights) and IoU, h frames ahead, from past boxes only."""
+    from ..eval.motion import evaluate_motion, scores_json
+
+    steps = _horizons(horizons)
+    config = load_preset(config_path, overrides, "kitti")
+    results = evaluate_motion(data, steps, fps, config.tracker.motion, weights)
+    header = f"{'model':<8}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'samples':>9}"
+    lines = [header, "-" * len(header)]
+    for name, per in results.items():
+        for h, v in per.items():
+            lines.append(
+                f"{name:<8}{h:>7}{v['center_err_px']:9.2f}{v['center_err_rel']:9.3f}{v['iou']:7.3f}{v['samples']:9d}"
+            )
+    click.echo("\n".join(lines))
+    if json_path:
+        write_lines_atomic(json_path, [json.dumps(scores_json(results), indent=2) + "\n"])
+        click.echo(f"wrote {json_path}")
