@@ -10,12 +10,20 @@ import numpy as np
 import pytest
 import torch
 
+from tracker.config import DetectorConfig
 from tracker.detect import weights as wt
 from tracker.detect.yolox import YoloxDetector, band_view, tile_views, whole_frame_view
 from tracker.detect.yolox_net import SIZES, YOLOX
 from tracker.source import Frame
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _settings(**kw) -> DetectorConfig:
+    """YOLOX-nano on the CPU, whole frame only, unless ``kw`` says otherwise."""
+    return DetectorConfig(**{"kind": "yolox-nano", "device": "cpu", "band_size": 0, **kw})
+
+
 ONNX = ROOT.parent / "shared" / "models" / "yolox_nano.onnx"
 HIGHWAY = ROOT.parent / "shared" / "data" / "real" / "highway_720p.mp4"
 needs_onnx = pytest.mark.skipif(not ONNX.is_file(), reason="needs ../shared/models/yolox_nano.onnx")
@@ -119,7 +127,11 @@ def test_torch_network_from_the_onnx_file_agrees_with_onnxruntime():
     assert ok
     reference = OnnxYoloxDetector(ONNX, threads=1).detect([Frame(0, 0.0, image)])[0]
     for runtime in ("torch", "onnxruntime"):
-        ours = YoloxDetector("nano", ONNX, "cpu", input_size=416, runtime=runtime, threads=1)
+        ours = YoloxDetector(
+            "nano",
+            _settings(weights=str(ONNX), input_size=416, runtime=runtime, cross_class_iou=1.0),
+            threads=1,
+        )
         ours.views = lambda h, w: [whole_frame_view(h, w, 416)._replace_canvas((416, 416))]
         found = ours.detect([Frame(0, 0.0, image)])[0]
         assert len(found) == len(reference) >= 2
@@ -239,7 +251,9 @@ class _FakeNet(torch.nn.Module):
 
 @needs_onnx
 def test_a_car_seen_by_the_whole_frame_and_two_tiles_comes_out_once():
-    det = YoloxDetector("nano", ONNX, "cpu", input_size=0, tile_size=256, tile_overlap=0.25, runtime="torch")
+    det = YoloxDetector(
+        "nano", _settings(weights=str(ONNX), input_size=0, tile_size=256, tile_overlap=0.25, runtime="torch")
+    )
     det.model = _FakeNet()
     image = np.zeros((256, 640, 3), np.uint8)
     image[100:140, 180:260] = 255  # straddles the border of the first two tiles
@@ -248,3 +262,19 @@ def test_a_car_seen_by_the_whole_frame_and_two_tiles_comes_out_once():
     found = det.detect([Frame(0, 0.0, image)])[0]
     assert len(found) == 1
     np.testing.assert_allclose(found.xyxy[0], [180, 100, 260, 140], atol=1.0)
+
+
+@needs_onnx
+@pytest.mark.parametrize("cross_class_iou, expected", [(0.7, 1), (1.0, 2)])
+def test_one_vehicle_found_as_car_and_truck_comes_out_once(cross_class_iou, expected):
+    det = YoloxDetector(
+        "nano", _settings(weights=str(ONNX), cross_class_iou=cross_class_iou, runtime="torch")
+    )
+    part = (
+        np.array([[100, 100, 200, 160], [102, 101, 201, 162]], float),
+        np.array([0.8, 0.6]),
+        np.array([2, 7]),  # car, truck
+        np.array([False, False]),
+    )
+    found = det._merge([part], (400, 600))
+    assert len(found) == expected and found.class_id[0] == 2

@@ -108,6 +108,9 @@ class DetectorConfig:
     band_size: int = 1920
     # YOLOX: IoU above which a box suppresses a weaker one of its class (within and across views).
     nms_iou: float = 0.45
+    # YOLOX: IoU above which a box suppresses a weaker one of any class: one vehicle found as
+    # both car and truck was a third of the false boxes on the labelled real frames; 1 = off.
+    cross_class_iou: float = 0.7
     # YOLOX: what runs the network: auto = onnxruntime on a CPU (1.5-1.8 x faster there than
     # torch, measured with YOLOX-nano) and torch on a GPU (half precision, batches).
     runtime: str = "auto"
@@ -122,6 +125,7 @@ class DetectorConfig:
         _in_range(self.tile_overlap, 0.0, 0.9, f"{key}.tile_overlap")
         _one_of(self.runtime, ("auto", "torch", "onnxruntime"), f"{key}.runtime")
         _in_range(self.nms_iou, 0.0, 1.0, f"{key}.nms_iou")
+        _in_range(self.cross_class_iou, 0.0, 1.0, f"{key}.cross_class_iou")
         top, bottom = self.tile_band
         if not 0.0 <= top < bottom <= 1.0:
             raise ConfigError(f"{key}.tile_band: expected 0 <= top < bottom <= 1, got {list(self.tile_band)}")

@@ -69,11 +69,7 @@ def detector_from_config(config: DetectorConfig | Config) -> Detector:
     if kind.startswith("yolox-") and not arg:
         from .yolox import YoloxDetector
 
-        return YoloxDetector(
-            kind.removeprefix("yolox-"), d.weights or None, d.device, classes, d.score_threshold,
-            d.nms_iou, d.input_size, d.tile_size, d.tile_overlap, d.tile_band, d.runtime, threads,
-            d.band_size,
-        )  # fmt: skip
+        return YoloxDetector(kind.removeprefix("yolox-"), d, threads)
     if kind == "builtin":
         from .builtin import BuiltinDetector
 

@@ -21,17 +21,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from ..config import DetectorConfig
 from ..source import Frame
 from ..structures import Detections
 from .base import COCO_CLASSES, ROAD_USERS, class_filter, resolve_device
 from .weights import find_weights, load_network
 from .yolox_net import SIZES, anchor_grid
 
-RUNTIMES = ("auto", "torch", "onnxruntime")
 PAD_VALUE = 114
 EDGE_PX = 3.0  # a box side within this of a tile's inner edge touches it
 
@@ -118,70 +117,46 @@ def render_view(image: np.ndarray, view: View) -> np.ndarray:
 
 
 class YoloxDetector:
-    """A YOLOX network of the named size on whole frames and, optionally, tiles (see module).
+    """A YOLOX network of the named size seeing each frame as the views of ``settings``
+    (a ``DetectorConfig``: input_size, band_size, tile_size, tile_band, ...; see the module)."""
 
-    ``input_size``: long side of the whole-frame view in network pixels (multiple of 32; 0 =
-    the frame's own resolution). ``tile_size`` 0 turns tiling off.
-    """
-
-    def __init__(
-        self,
-        size: str = "nano",
-        weights: str | Path | None = None,
-        device: str = "auto",
-        classes: Sequence[str] | None = ROAD_USERS,
-        score_threshold: float = 0.1,
-        nms_iou: float = 0.45,
-        input_size: int = 0,
-        tile_size: int = 0,
-        tile_overlap: float = 0.2,
-        tile_band: tuple[float, float] = (0.0, 1.0),
-        runtime: str = "auto",
-        threads: int = 0,
-        band_size: int = 0,
-    ) -> None:
+    def __init__(self, size: str = "nano", settings: DetectorConfig | None = None, threads: int = 0) -> None:
         import torch
 
+        s = settings if settings is not None else DetectorConfig(kind=f"yolox-{size}")
+        s.validate("detector")
         if size not in SIZES:
             raise ValueError(f"unknown YOLOX size {size!r}; valid: {', '.join('yolox-' + s for s in SIZES)}")
-        for name, value in (("input_size", input_size), ("tile_size", tile_size)):
-            if value < 0 or value % 32:
-                raise ValueError(f"detector.{name} must be 0 or a positive multiple of 32, got {value}")
-        self.device = resolve_device(device)
+        self.settings = s
+        self.device = resolve_device(s.device)
         self.class_names = tuple(COCO_CLASSES)
-        self.keep_class = class_filter(self.class_names, classes)
-        self.score_threshold, self.nms_iou = score_threshold, nms_iou
-        self.input_size, self.tile_size = input_size, tile_size
-        self.tile_overlap, self.tile_band = tile_overlap, tuple(tile_band)
-        self.band_size = band_size
-        self.weights_path = find_weights(size, weights)
+        self.keep_class = class_filter(self.class_names, s.classes or ROAD_USERS)
+        self.weights_path = find_weights(size, s.weights or None)
         net = load_network(size, self.weights_path)
         self.half = self.device == "cuda"
-        if runtime not in RUNTIMES:
-            raise ValueError(f"unknown detector runtime {runtime!r}; valid: {', '.join(RUNTIMES)}")
-        if runtime == "onnxruntime" and self.device == "cuda":
+        if s.runtime == "onnxruntime" and self.device == "cuda":
             raise ValueError("detector.runtime onnxruntime runs on the CPU; use torch (or auto) with cuda")
-        self.runtime = "onnxruntime" if runtime == "auto" and self.device == "cpu" else runtime
+        self.runtime = "onnxruntime" if s.runtime == "auto" and self.device == "cpu" else s.runtime
         if self.runtime == "auto":
             self.runtime = "torch"
+        threads = threads or torch.get_num_threads()
         # channels-last lets oneDNN run the (depthwise) convolutions without layout changes.
         self.model = net.to(self.device, memory_format=torch.channels_last)
         if self.half:
             self.model.half()
-        self._session = (
-            onnx_session(net, threads or torch.get_num_threads()) if self.runtime == "onnxruntime" else None
-        )
+        self._session = onnx_session(net, threads) if self.runtime == "onnxruntime" else None
         self.runs_batches = self.device == "cuda"  # on a CPU a batch only holds results back
-        self.cpu_threads = (threads or torch.get_num_threads()) if self.device == "cpu" else 0
+        self.cpu_threads = threads if self.device == "cpu" else 0
         self._keep = torch.from_numpy(self.keep_class).to(self.device)
         self._grids: dict[tuple[int, int], tuple] = {}
 
     def views(self, height: int, width: int) -> list[View]:
         """Every view of a frame of this size, the whole frame first."""
-        tiles = tile_views(height, width, self.tile_size, self.tile_overlap, self.tile_band)
-        if self.band_size > 0:
-            tiles.append(band_view(height, width, self.tile_band, self.band_size))
-        return [whole_frame_view(height, width, self.input_size), *tiles]
+        s = self.settings
+        tiles = tile_views(height, width, s.tile_size, s.tile_overlap, s.tile_band)
+        if s.band_size > 0:
+            tiles.append(band_view(height, width, s.tile_band, s.band_size))
+        return [whole_frame_view(height, width, s.input_size), *tiles]
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         if not frames:
@@ -218,11 +193,11 @@ class YoloxDetector:
         whether each box touches an inner edge of the view."""
         import torch
 
-        anchors = torch.nonzero(out[:, 4] >= self.score_threshold).squeeze(1)
+        anchors = torch.nonzero(out[:, 4] >= self.settings.score_threshold).squeeze(1)
         out = out[anchors].float()
         scores = (out[:, 4:5] * out[:, 5:]) * self._keep
         score, cls = scores.max(dim=1)
-        keep = score >= self.score_threshold
+        keep = score >= self.settings.score_threshold
         cells, strides = self._grid(view.canvas_hw)
         anchors, out, score, cls = anchors[keep], out[keep], score[keep], cls[keep]
         centre = (out[:, 0:2] + cells[anchors]) * strides[anchors]
@@ -241,7 +216,11 @@ class YoloxDetector:
         if len(xyxy) == 0:
             return Detections.empty()
         xyxy, score, cls = xyxy[~cut], score[~cut], cls[~cut]
-        kept = class_nms(xyxy, score, cls, self.nms_iou)
+        kept = class_nms(xyxy, score, cls, self.settings.nms_iou)
+        if self.settings.cross_class_iou < 1.0:  # one object found as, say, both car and truck
+            kept = kept[
+                class_nms(xyxy[kept], score[kept], np.zeros_like(cls[kept]), self.settings.cross_class_iou)
+            ]
         h, w = image_hw
         out = xyxy[kept]
         out[:, [0, 2]] = out[:, [0, 2]].clip(0, w)
