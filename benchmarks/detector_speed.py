@@ -45,7 +45,14 @@ CLIPS = {"urban": "urban_kitti_raw_10fps.mp4", "highway": "highway_720p.mp4"}
 
 def nano(input_size: int, **more) -> list[str]:
     """Overrides for YOLOX-nano at ``input_size``: no strip, no tiles, unless ``more`` says."""
-    settings = {"kind": "yolox-nano", "input_size": input_size, "band_size": 0, "tile_size": 0, **more}
+    settings = {
+        "kind": "yolox-nano",
+        "input_size": input_size,
+        "band_size": 0,
+        "tile_size": 0,
+        "score_threshold": 0.1,
+    }
+    settings.update(more)
     return [f"detector.{k}={v}" for k, v in settings.items()]
 
 

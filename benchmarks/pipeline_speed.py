@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DRIVING_TRACKER_WEIGHTS", str(ROOT.parent / "shared" / "models"))
 
 from tracker.camera import CameraMotion  # noqa: E402
 from tracker.config import load_config  # noqa: E402

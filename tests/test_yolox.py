@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _settings(**kw) -> DetectorConfig:
     """YOLOX-nano on the CPU, whole frame only, unless ``kw`` says otherwise."""
-    return DetectorConfig(**{"kind": "yolox-nano", "device": "cpu", "band_size": 0, **kw})
+    return DetectorConfig(
+        **{"kind": "yolox-nano", "device": "cpu", "band_size": 0, "score_threshold": 0.1, **kw}
+    )
 
 
 ONNX = ROOT.parent / "shared" / "models" / "yolox_nano.onnx"

@@ -172,8 +172,6 @@ def detect_command(
     if classes:
         config = replace_section(config, "detector", classes=_class_list(classes))
     stream = open_source(source, fps, default_fps=config.tracker.frame_rate)
-    if not stream.live and Path(source).exists() and out.resolve() == Path(source).resolve():
-        raise ValueError(f"{out_path} is the input; choose another output")
     detector = detector_from_config(config)
     bar = _Progress(stream.num_frames)
     try:

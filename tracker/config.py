@@ -82,8 +82,12 @@ class DetectorConfig:
     weights: str = ""
     # Class names to keep; empty = road users (person, bicycle, car, motorcycle, bus, truck).
     classes: tuple[str, ...] = ()
-    # Detections below this never reach the tracker (the tracker's own thresholds come after).
-    score_threshold: float = 0.1
+    # Detections below this never reach the tracker (the tracker's own thresholds come after);
+    # 0 = the detector's own floor: 0.25 for YOLOX (on the labelled real frames detections
+    # under it are mostly false, and dropping them left the vehicles shown as tracks the same,
+    # 0.750, with fewer false tracks, 0.873 -> 0.896 real: benchmarks/real_tracks.py), 0.1 for
+    # the others.
+    score_threshold: float = 0.0
     # Built-in detector only: move box sides onto the colour edges in the image (tracker.detect.refine).
     refine_edges: bool = True
     # CPU threads for the detector; 0 = half the cores, so that decoding and encoding run
@@ -130,6 +134,10 @@ class DetectorConfig:
         if not 0.0 <= top < bottom <= 1.0:
             raise ConfigError(f"{key}.tile_band: expected 0 <= top < bottom <= 1, got {list(self.tile_band)}")
         _in_range(self.threads, 0, 1024, f"{key}.threads")
+
+    def score_floor(self, detector_default: float = 0.1) -> float:
+        """``score_threshold``, or the detector's own floor where it is 0."""
+        return self.score_threshold if self.score_threshold > 0 else detector_default
 
 
 @dataclass(frozen=True)

@@ -75,16 +75,16 @@ def detector_from_config(config: DetectorConfig | Config) -> Detector:
 
         if d.classes and tuple(d.classes) != ("box",):
             raise ValueError(f"the built-in detector finds one class, box; it cannot keep {list(d.classes)}")
-        return BuiltinDetector(arg or d.weights or None, d.device, d.score_threshold, d.refine_edges)
+        return BuiltinDetector(arg or d.weights or None, d.device, d.score_floor(), d.refine_edges)
     if kind == "onnx" and arg:
         from .onnx import OnnxYoloxDetector
 
-        return OnnxYoloxDetector(arg, classes, d.score_threshold, threads=threads, device=d.device)
+        return OnnxYoloxDetector(arg, classes, d.score_floor(), threads=threads, device=d.device)
     if kind == "torchvision":
         from .torchvision_models import TorchvisionDetector
 
         name = arg or TORCHVISION_MODELS[0]
-        return TorchvisionDetector(name, d.device, d.weights or None, classes, d.score_threshold)
+        return TorchvisionDetector(name, d.device, d.weights or None, classes, d.score_floor())
     if kind == "file" and arg:
         from .files import FileDetector
 

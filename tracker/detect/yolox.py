@@ -31,6 +31,7 @@ from .base import COCO_CLASSES, ROAD_USERS, class_filter, resolve_device
 from .weights import find_weights, load_network
 from .yolox_net import SIZES, anchor_grid
 
+SCORE_FLOOR = 0.25  # detector.score_threshold 0 means this (see DetectorConfig)
 PAD_VALUE = 114
 EDGE_PX = 3.0  # a box side within this of a tile's inner edge touches it
 
@@ -128,6 +129,7 @@ class YoloxDetector:
         if size not in SIZES:
             raise ValueError(f"unknown YOLOX size {size!r}; valid: {', '.join('yolox-' + s for s in SIZES)}")
         self.settings = s
+        self.score_threshold = s.score_floor(SCORE_FLOOR)
         self.device = resolve_device(s.device)
         self.class_names = tuple(COCO_CLASSES)
         self.keep_class = class_filter(self.class_names, s.classes or ROAD_USERS)
@@ -193,11 +195,11 @@ class YoloxDetector:
         whether each box touches an inner edge of the view."""
         import torch
 
-        anchors = torch.nonzero(out[:, 4] >= self.settings.score_threshold).squeeze(1)
+        anchors = torch.nonzero(out[:, 4] >= self.score_threshold).squeeze(1)
         out = out[anchors].float()
         scores = (out[:, 4:5] * out[:, 5:]) * self._keep
         score, cls = scores.max(dim=1)
-        keep = score >= self.settings.score_threshold
+        keep = score >= self.score_threshold
         cells, strides = self._grid(view.canvas_hw)
         anchors, out, score, cls = anchors[keep], out[keep], score[keep], cls[keep]
         centre = (out[:, 0:2] + cells[anchors]) * strides[anchors]
