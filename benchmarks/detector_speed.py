@@ -35,7 +35,7 @@ os.environ.setdefault("DRIVING_TRACKER_WEIGHTS", str(SHARED / "models"))
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from tracker.associate import iou_matrix  # noqa: E402
-from tracker.config import load_config  # noqa: E402
+from tracker.config import load_config, preset_path  # noqa: E402
 from tracker.detect import detector_from_config  # noqa: E402
 from tracker.source import open_source  # noqa: E402
 
@@ -95,36 +95,47 @@ def frames_of(clip: str, wanted: set[int]):
     return [f for f in open_source(SHARED / "data" / "real" / CLIPS[clip]) if f.index in wanted]
 
 
-def score_frame(
-    gt: list[dict], xyxy: np.ndarray, names: list[str], min_h: float
-) -> tuple[int, int, int, int]:
-    """(true vehicles found, true vehicles, false detections, detections) counted as the module says."""
+def match_frame(gt: list[dict], xyxy: np.ndarray, names: list[str]):
+    """Heights of the labelled vehicles and whether each was found (IoU >= 0.5, one to one),
+    and heights of the vehicle detections and whether each found a labelled vehicle."""
     g = np.array([b["xyxy"] for b in gt if b["class"] in VEHICLES], np.float64).reshape(-1, 4)
     is_vehicle = np.array([n in VEHICLES for n in names], bool)
     d = xyxy[is_vehicle] if len(xyxy) else np.zeros((0, 4))
-    g_tall = (g[:, 3] - g[:, 1]) >= min_h
-    d_tall = (d[:, 3] - d[:, 1]) >= min_h
-    matched_g = np.zeros(len(g), bool)
-    matched_d = np.zeros(len(d), bool)
+    matched_g, matched_d = np.zeros(len(g), bool), np.zeros(len(d), bool)
     if len(g) and len(d):
         iou = iou_matrix(d.astype(np.float32), g.astype(np.float32))
         rows, cols = linear_sum_assignment(-iou)
         ok = iou[rows, cols] >= 0.5
         matched_d[rows[ok]], matched_g[cols[ok]] = True, True
-    found = int((matched_g & g_tall).sum())
-    false = int((~matched_d & d_tall).sum())
-    return found, int(g_tall.sum()), false, int(d_tall.sum())
+    return g[:, 3] - g[:, 1], matched_g, d[:, 3] - d[:, 1], matched_d
+
+
+def score_frame(gt: list[dict], xyxy: np.ndarray, names: list[str], min_h: float, max_h: float = np.inf):
+    """(true vehicles found, true vehicles, false detections, detections), counting labelled
+    vehicles and detections from ``min_h`` to ``max_h`` px tall, as the module docstring says."""
+    g_h, g_ok, d_h, d_ok = match_frame(gt, xyxy, names)
+    g_in, d_in = (g_h >= min_h) & (g_h < max_h), (d_h >= min_h) & (d_h < max_h)
+    return int((g_ok & g_in).sum()), int(g_in.sum()), int((~d_ok & d_in).sum()), int(d_in.sum())
+
+
+def bands(min_h: float) -> dict[str, tuple[float, float]]:
+    return {"all": (min_h, np.inf), f"{min_h:g}-50": (min_h, 50), "50-100": (50, 100), "100+": (100, np.inf)}
+
+
+def rates(c: list[int]) -> dict:
+    return {
+        "recall": round(c[0] / max(c[1], 1), 3), "precision": round(1 - c[2] / max(c[3], 1), 3),
+        "found": c[0], "vehicles": c[1], "false": c[2], "detections": c[3],
+    }  # fmt: skip
 
 
 def run_candidate(name: str, overrides: list[str], labels, frames, threads: int, scores, min_h) -> dict:
     config = load_config(None, [*overrides, f"detector.threads={threads}"])
     if name == "default":
-        from tracker.config import preset_path
-
         config = load_config(preset_path("default"), [f"detector.threads={threads}"])
     detector = detector_from_config(config)
     out: dict = {"name": name, "detector": config.detector.kind, "settings": overrides}
-    per_score = {s: [0, 0, 0, 0] for s in scores}
+    counts = {(s, b, c): [0, 0, 0, 0] for s in scores for b in bands(min_h) for c in ("both", *frames)}
     for clip, clip_frames in frames.items():
         detector.detect(clip_frames[:1])  # warm-up (first-call allocations)
         times = []
@@ -132,28 +143,19 @@ def run_candidate(name: str, overrides: list[str], labels, frames, threads: int,
             start = time.perf_counter()
             dets = detector.detect([f])[0]
             times.append((time.perf_counter() - start) * 1000)
-            names = [detector.class_names[c] for c in dets.class_id]
+            names = np.array([detector.class_names[c] for c in dets.class_id], dtype=object)
             for s in scores:
                 keep = dets.score >= s
-                counts = score_frame(
-                    labels[clip][f.index],
-                    dets.xyxy[keep],
-                    [n for n, k in zip(names, keep, strict=True) if k],
-                    min_h,
-                )
-                per_score[s] = [a + b for a, b in zip(per_score[s], counts, strict=True)]
+                for band, (lo, hi) in bands(min_h).items():
+                    got = score_frame(labels[clip][f.index], dets.xyxy[keep], list(names[keep]), lo, hi)
+                    for where in ("both", clip):
+                        counts[s, band, where] = [
+                            a + b for a, b in zip(counts[s, band, where], got, strict=True)
+                        ]
         out[f"ms_{clip}"] = round(statistics.median(times), 1)
-    out["by_score"] = {
-        str(s): {
-            "recall": round(c[0] / max(c[1], 1), 3),
-            "precision": round(1 - c[2] / max(c[3], 1), 3),
-            "found": c[0],
-            "vehicles": c[1],
-            "false": c[2],
-            "detections": c[3],
-        }  # fmt: skip
-        for s, c in per_score.items()
-    }
+    out["by_score"] = {str(s): rates(counts[s, "all", "both"]) for s in scores}
+    out["by_band"] = {str(s): {b: rates(counts[s, b, "both"]) for b in bands(min_h)} for s in scores}
+    out["by_clip"] = {str(s): {c: rates(counts[s, "all", c]) for c in frames} for s in scores}
     return out
 
 
@@ -164,7 +166,7 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=ROOT / "benchmarks" / "real_labels.json")
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--scores", default="0.25,0.4")
+    parser.add_argument("--scores", default="0.1,0.25,0.4", help="score thresholds to report")
     parser.add_argument("--min-height", type=float, default=25.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -179,6 +181,15 @@ def main() -> None:
         rows.append(row)
         cells = " | ".join(f"{v['recall']:.3f} / {v['precision']:.3f}" for v in row["by_score"].values())
         print(f"| {name} | {row.get('ms_urban', '-')} | {row.get('ms_highway', '-')} | {cells} |", flush=True)
+    for row in rows:  # recall / precision per size band at the detectors' own floor and above
+        s = str(scores[len(scores) // 2])
+        per_band = ", ".join(
+            f"{b} {v['recall']:.2f}/{v['precision']:.2f}" for b, v in row["by_band"][s].items()
+        )
+        per_clip = ", ".join(
+            f"{c} {v['recall']:.2f}/{v['precision']:.2f}" for c, v in row["by_clip"][s].items()
+        )
+        print(f"{row['name']} at {s}: {per_band}; {per_clip}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
