@@ -282,3 +282,15 @@ def test_a_run_replaces_an_existing_output_only_when_asked(clip, tmp_path):
         assert out.read_text() == "keep\n" and pipe.last_summary is None
         assert pipe.run(video, None, out).frames == 40
     assert out.read_text() != "keep\n"
+
+
+def test_a_decoding_error_is_named_for_the_decoder(clip):
+    video, gt = clip
+
+    def broken():
+        yield from [np.zeros((240, 320, 3), np.uint8)] * 3
+        raise OSError("camera unplugged")
+
+    with Pipeline(load_config(), TruthDetector(gt)) as pipe, pytest.raises(OSError) as caught:
+        list(pipe.stream(broken(), fps=10))
+    assert caught.value.stage == "decode"

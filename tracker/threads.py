@@ -48,7 +48,11 @@ def next_item(q: queue.Queue, check: Callable[[], None]):
 
 
 def mark_stage(exc: BaseException, stage: str) -> None:
-    """Name the stage an exception came from (for the error message)."""
+    """Name the stage an exception came from (for the error message), unless an earlier stage
+    already did: a decoding error that reaches the consumer through the detection thread is
+    still the decoder's."""
+    if getattr(exc, "stage", None) is not None:
+        return
     with contextlib.suppress(AttributeError, TypeError):
         exc.stage = stage  # type: ignore[attr-defined]
 
