@@ -58,7 +58,7 @@ def test_bad_weights_file_is_a_clear_error(tmp_path):
 
 
 def test_training_is_reproducible(tmp_path):
-    from tracker.detect.train_builtin import train
+    from tracker.training.detector import train
 
     a = train(tmp_path / "a.pt", steps=2, batch_size=2, seed=5)
     b = train(tmp_path / "b.pt", steps=2, batch_size=2, seed=5)

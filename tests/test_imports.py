@@ -107,3 +107,34 @@ def test_the_checker_finds_a_circle_through_a_lazy_import(tmp_path):
 def test_no_import_circle_in_the_tracker_package():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+# The one-way stack, lowest first (STYLE.md): a module may import its own layer and those below.
+LAYERS = (
+    ("tracker.structures", "tracker.config", "tracker.config_base", "tracker.config_tracker",
+     "tracker.formats", "tracker.threads"),
+    ("tracker.source", "tracker.detect", "tracker.motion", "tracker.camera", "tracker.associate",
+     "tracker.lifecycle", "tracker.tracks", "tracker.render", "tracker.sink", "tracker.postprocess"),
+    ("tracker.stages", "tracker.outputs", "tracker.pipeline", "tracker.multi"),
+    ("tracker.batch", "tracker.eval", "tracker.training"),
+    ("tracker.commands", "tracker.cli"),
+)  # fmt: skip
+
+
+def layer_of(module: str) -> int:
+    for level, names in enumerate(LAYERS):
+        if any(module == n or module.startswith(n + ".") for n in names):
+            return level
+    raise AssertionError(f"{module} has no layer: add it to LAYERS")
+
+
+def test_imports_go_down_the_stack_only():
+    graph = import_graph()
+    upward = [
+        f"{a} -> {b}"
+        for a, deps in sorted(graph.items())
+        if a != "tracker"  # the package's public re-exports sit on top of everything
+        for b in sorted(deps)
+        if layer_of(b) > layer_of(a)
+    ]
+    assert not upward, "imports up the stack: " + ", ".join(upward)

@@ -13,7 +13,6 @@ from tracker.config import MotionConfig, TrackerConfig
 from tracker.motion import make_motion_model
 from tracker.motion.learned import LearnedBoxModel, TrackHistory
 from tracker.motion.lstm import DEFAULT_WEIGHTS, LSTMPredictor, MotionLSTM
-from tracker.motion.train import TrainSettings, train_motion
 from tracker.motion.trajectories import (
     FUTURE_STEPS,
     HISTORY_LEN,
@@ -22,10 +21,10 @@ from tracker.motion.trajectories import (
     histories_from_rings,
     history_features,
     make_samples,
-    synthetic_trajectories,
 )
 from tracker.structures import Detections
 from tracker.tracks import Tracker
+from tracker.training.motion import TrainSettings, synthetic_trajectories, train_motion
 
 
 def straight_histories(n: int, steps: int = HISTORY_LEN, speed: float = 5.0) -> Histories:

@@ -26,7 +26,7 @@ def train_detector_command(out, steps, batch_size, seed, lr, init_path):
       track train-detector stage1.pt
       track train-detector boxnet.pt --init stage1.pt --steps 2500 --lr 1e-3 --seed 1
     """
-    from ..detect.train_builtin import train
+    from ..training.detector import train
 
     def progress(step, loss):
         if step % 50 == 0 or step == steps - 1:
@@ -73,7 +73,7 @@ def train_motion_command(data, out, plot_path, epochs, seed, hidden, synthetic_s
       track train-motion ../shared/data/kitti --out tracker/motion/weights/motion_lstm.pt \\
           --plot docs/motion_training.png
     """
-    from ..motion.train import TrainSettings, plot_curves, save_checkpoint, train_motion
+    from ..training.motion import TrainSettings, plot_curves, save_checkpoint, train_motion
 
     settings = TrainSettings(
         epochs=epochs, seed=seed, hidden=hidden, synthetic_scenes=synthetic_scenes, val_every=val_every

@@ -5,7 +5,7 @@ A detector is any object with ``class_names`` and ``detect(frames) -> list[Detec
 An optional ``runs_batches`` (default True) says whether a batch runs as one call on the device;
 where it is False the pipeline hands frames over one at a time (see ``Pipeline``). An optional
 ``cpu_threads`` (default 0) says how many cores the detector keeps busy on the CPU; the pipeline
-keeps its decoding and encoding threads off them (``pipeline.codec_on_spare_cores``).
+keeps its decoding and encoding threads off them (``run.codec_on_spare_cores``).
 ``make_detector`` builds one from a ``--detector`` spec.
 """
 

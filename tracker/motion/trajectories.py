@@ -8,7 +8,7 @@ tracker, so the three cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,26 +64,6 @@ def _split_tracks(seq: str, frame, track_id, xyxy, fps: float) -> list[Trajector
         _, first = np.unique(f, return_index=True)  # one box per frame
         rows, f = rows[first], f[first]
         out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64)))
-    return out
-
-
-def synthetic_trajectories(seeds: Iterable[int], num_frames: int = 300) -> list[Trajectory]:
-    """Object trajectories of synthetic scenes (``tracker.eval.synthetic``), camera-relative,
-    at each scene's own frame rate (10-30 fps). Boxes are not clipped to the image."""
-    from ..eval.synthetic import SynthConfig, SyntheticVideo
-
-    out = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        config = SynthConfig(fps=float(rng.choice([10.0, 15.0, 30.0])), num_frames=num_frames, seed=seed)
-        per_id: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for i, (ids, xyxy) in enumerate(SyntheticVideo(config).boxes()):
-            for tid, box in zip(ids, xyxy, strict=True):
-                per_id.setdefault(int(tid), []).append((i, box))
-        for tid, rows in per_id.items():
-            frame = np.array([r[0] for r in rows])
-            xyxy = np.array([r[1] for r in rows], np.float64)
-            out.append(Trajectory(f"synth{seed}:{tid}", frame, frame / config.fps, xyxy))
     return out
 
 

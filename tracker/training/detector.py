@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..detect.builtin import STRIDE, build_network, input_size
 from ..eval.synthetic import MIN_VISIBILITY, SynthConfig, SyntheticVideo
-from .builtin import STRIDE, build_network, input_size
 
 log = logging.getLogger(__name__)
 TRAIN_SEED_BASE = 10_000

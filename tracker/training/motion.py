@@ -8,15 +8,16 @@ on the CPU.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .lstm import MotionLSTM
-from .trajectories import (
+from ..eval.synthetic import SynthConfig, SyntheticVideo
+from ..motion.lstm import MotionLSTM
+from ..motion.trajectories import (
     FUTURE_STEPS,
     MIN_HISTORY,
     STEP_S,
@@ -27,10 +28,27 @@ from .trajectories import (
     history_features,
     kitti_trajectories,
     make_samples,
-    synthetic_trajectories,
 )
 
 HORIZONS_S = tuple(STEP_S * k for k in range(1, FUTURE_STEPS + 1))
+
+
+def synthetic_trajectories(seeds: Iterable[int], num_frames: int = 300) -> list[Trajectory]:
+    """Object trajectories of synthetic scenes (``tracker.eval.synthetic``), camera-relative,
+    at each scene's own frame rate (10-30 fps). Boxes are not clipped to the image."""
+    out = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        config = SynthConfig(fps=float(rng.choice([10.0, 15.0, 30.0])), num_frames=num_frames, seed=seed)
+        per_id: dict[int, list[tuple[int, np.ndarray]]] = {}
+        for i, (ids, xyxy) in enumerate(SyntheticVideo(config).boxes()):
+            for tid, box in zip(ids, xyxy, strict=True):
+                per_id.setdefault(int(tid), []).append((i, box))
+        for tid, rows in per_id.items():
+            frame = np.array([r[0] for r in rows])
+            xyxy = np.array([r[1] for r in rows], np.float64)
+            out.append(Trajectory(f"synth{seed}:{tid}", frame, frame / config.fps, xyxy))
+    return out
 
 
 @dataclass(frozen=True)
