@@ -1,12 +1,13 @@
 """End-to-end accuracy on synthetic videos: built-in detector + tracker, TrackEval HOTA (MOT).
 
     python benchmarks/synthetic_hota.py [--seeds 0-7] [--frames 150] [--detector builtin]
-        [--generator own|alt] [--json FILE]
+        [--generator own|alt|pale] [--json FILE]
 
 Videos come from the project's generator with seeds below the training seeds of the built-in
 detector (training starts at 10000), with frame size and rate varying by seed; ``--generator alt``
 takes them from ``benchmarks/alt_generator.py`` instead, a second generator to the same spec that
-the detector never trained on. For scale it also reports the tracker on the ground-truth boxes (a
+the detector never trained on; ``--generator pale`` is that generator's pale mode (pale colours,
+touching same-hue pairs). For scale it also reports the tracker on the ground-truth boxes (a
 perfect detector).
 """
 
@@ -40,11 +41,11 @@ def make_videos(
 ) -> list[tuple[Path, Path]]:
     pairs = []
     for seed in seed_list:
-        if generator == "alt":
+        if generator in ("alt", "pale"):
             from alt_generator import generate
 
-            video, gt = folder / f"alt-{seed:03d}.mp4", folder / f"alt-{seed:03d}_gt.txt"
-            generate(video, gt, seed, frames)
+            video, gt = folder / f"{generator}-{seed:03d}.mp4", folder / f"{generator}-{seed:03d}_gt.txt"
+            generate(video, gt, seed, frames, "pale" if generator == "pale" else "standard")
             pairs.append((video, gt))
             continue
         width, height = SIZES[seed % len(SIZES)]
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=seeds, default=seeds("0-7"))
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--detector", default="builtin")
-    parser.add_argument("--generator", choices=("own", "alt"), default="own")
+    parser.add_argument("--generator", choices=("own", "alt", "pale"), default="own")
     parser.add_argument("--config", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()

@@ -88,3 +88,36 @@ def test_edge_refinement_tightens_the_boxes_and_can_be_switched_off():
             ious[name] += list(best[best >= 0.5])
     assert np.mean(ious["refined"]) > np.mean(ious["raw"])
     assert np.mean(ious["refined"]) > 0.9, ious
+
+
+def test_saturation_stretch_makes_pale_colours_saturated_and_keeps_grey_and_saturated_ones():
+    import cv2
+
+    from tracker.detect.builtin import stretch_saturation
+
+    pale = np.array([[[180, 200, 230], [120, 121, 119], [20, 60, 230]]], np.uint8)  # BGR
+    hsv_in = cv2.cvtColor(pale, cv2.COLOR_BGR2HSV).astype(int)
+    hsv_out = cv2.cvtColor(stretch_saturation(pale), cv2.COLOR_BGR2HSV).astype(int)
+    assert hsv_in[0, 0, 1] < 60 and hsv_out[0, 0, 1] > 170  # pale (0.22) -> saturated (0.7)
+    assert hsv_out[0, 1, 1] == 0  # grey stays grey
+    np.testing.assert_allclose(hsv_out[0, 2, :2], hsv_in[0, 2, :2], atol=2)  # saturated: as it was
+    np.testing.assert_allclose(hsv_out[0, :, 2], hsv_in[0, :, 2], atol=1)  # brightness kept
+
+
+@pytest.mark.skipif(not builtin.WEIGHTS.is_file(), reason="shipped weights not built yet")
+def test_pale_boxes_and_a_touching_pair_of_one_hue_are_found():
+    import colorsys
+
+    from tracker.associate import iou_matrix
+
+    rng = np.random.default_rng(4)
+    image = np.repeat(np.clip(125 + rng.normal(0, 8, (360, 640)), 0, 255).astype(np.uint8)[..., None], 3, 2)
+    truth = [(40, 40, 160, 120), (300, 200, 380, 330), (420, 60, 520, 150), (520, 60, 600, 150)]
+    colours = [(0.1, 0.2, 0.8), (0.6, 0.25, 0.9), (0.3, 0.6, 0.9), (0.3, 0.6, 0.72)]  # HSV
+    for (x1, y1, x2, y2), hsv in zip(truth, colours, strict=True):
+        r, g, b = colorsys.hsv_to_rgb(*hsv)
+        image[y1:y2, x1:x2] = np.array([b, g, r]) * 255
+    (dets,) = BuiltinDetector(device="cpu").detect([Frame(0, 0.0, image)])
+    dets = dets[dets.score >= 0.3]
+    best = iou_matrix(np.array(truth, np.float32), dets.xyxy).max(axis=1)
+    assert (best >= 0.9).all(), best

@@ -4,8 +4,10 @@ A small CenterNet-style network: the image is scaled so that its long side is ``
 pixels; at stride 4 the network predicts a heat map of box centres, each box's size and the
 centre's sub-cell offset. An encoder down to stride 32 merged back top-down sees the whole
 input, so the largest boxes and boxes cut by the border are found too. Peaks of the heat map
-(3x3 max-pool) are the detections. The network proposes; ``refine.snap_edges`` then moves each
-side onto the colour edge it sits near, to the pixel.
+(3x3 max-pool) are the detections. The network sees the image with its saturation stretched,
+so that pale colours look like the saturated ones it was trained on. The network proposes;
+``refine.snap_edges`` then moves each side onto the colour edge it sits near, to the pixel, and
+``refine.split_at_seams`` splits a box that covers two touching objects of one hue.
 
 Weights are trained by ``track train-detector`` on the project's generator and ship inside the
 package (``weights/boxnet.pt``, loaded with ``torch.load(..., weights_only=True)``).
@@ -21,13 +23,24 @@ import numpy as np
 from ..source import Frame
 from ..structures import Detections
 from .nms import batched_nms
-from .refine import snap_edges
+from .refine import snap_edges, split_at_seams
 
 INPUT_SIDE = 512
 STRIDE = 4
 WEIGHTS = Path(__file__).with_name("weights") / "boxnet.pt"
 CLASS_NAMES = ("box",)
 NMS_IOU = 0.5
+# The network was trained on saturated colours (HSV saturation 0.85-1) and misses pale ones: at
+# saturation below 0.3 it found 2 % of the boxes of `benchmarks/alt_generator.py --mode pale`.
+# Its input (only; the sides are snapped on the image as it is) has saturation stretched so
+# that pale colours read as saturated and the grey road (saturation ~0 after a codec) as grey:
+# GREY_SATURATION and below -> 0, FULL_SATURATION -> 0.85, flat to 0.85, then unchanged, so the
+# colours it was trained on stay as they were (stretching them to 1 too cost 0.9 HOTA on the
+# project's generator, measured).
+GREY_SATURATION = 0.04
+FULL_SATURATION = 0.25
+_SATURATION_KNOTS = ([0, GREY_SATURATION, FULL_SATURATION, 0.85, 1], [0, 0, 0.85, 0.85, 1])
+_SATURATION_LUT = np.round(np.interp(np.arange(256) / 255, *_SATURATION_KNOTS) * 255).astype(np.uint8)
 
 
 def build_network():
@@ -96,8 +109,19 @@ def input_size(height: int, width: int) -> tuple[int, int, float]:
     return h, w, scale
 
 
+def stretch_saturation(image: np.ndarray) -> np.ndarray:
+    """BGR uint8 image -> the same with HSV saturation stretched (``_SATURATION_LUT``): pale
+    colours become saturated, grey stays grey, saturated colours stay; hue and value are kept."""
+    import cv2
+
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    hsv[..., 1] = cv2.LUT(hsv[..., 1], _SATURATION_LUT)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
 def to_tensor(images: Sequence[np.ndarray]):
-    """Batch of BGR uint8 images (same size) -> float tensor (B, 3, H, W), 0..1, padded."""
+    """Batch of BGR uint8 images (same size) -> float tensor (B, 3, H, W), 0..1, padded;
+    saturation stretched (``stretch_saturation``)."""
     import cv2
     import torch
 
@@ -106,7 +130,7 @@ def to_tensor(images: Sequence[np.ndarray]):
     batch = np.zeros((len(images), h, w, 3), np.uint8)
     sh, sw = int(round(height * scale)), int(round(width * scale))
     for i, image in enumerate(images):
-        batch[i, :sh, :sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        batch[i, :sh, :sw] = stretch_saturation(cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA))
     tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
     return tensor, scale
 
@@ -138,6 +162,16 @@ def decode(heatmap, size, offset, scale: float, threshold: float, max_objects: i
         kept = batched_nms(boxes_np, scores_np, classes, NMS_IOU)
         out.append(Detections(boxes_np[kept], scores_np[kept], classes[kept]))
     return out
+
+
+def refine(image: np.ndarray, dets: Detections) -> Detections:
+    """Sides snapped onto colour edges, boxes over two touching same-hue objects split in two,
+    and duplicates that this makes (a pair the network also found one by one) removed."""
+    xyxy = snap_edges(image, dets.xyxy)
+    xyxy, source = split_at_seams(image, xyxy)
+    score, class_id = dets.score[source], dets.class_id[source]
+    kept = np.sort(batched_nms(xyxy, score, class_id, NMS_IOU))
+    return Detections(xyxy[kept], score[kept], class_id[kept])
 
 
 class BuiltinDetector:
@@ -199,10 +233,8 @@ class BuiltinDetector:
                 heatmap, size, offset = self.model(tensor)
             found = decode(heatmap, size, offset, scale, self.score_threshold)
             if self.refine_edges:
-                found = [
-                    Detections(snap_edges(frame.image, dets.xyxy), dets.score, dets.class_id)
-                    for frame, dets in zip(frames[start:end], found, strict=True)
-                ]
+                images = [frame.image for frame in frames[start:end]]
+                found = [refine(image, dets) for image, dets in zip(images, found, strict=True)]
             out += found
             start = end
         return out
