@@ -58,6 +58,7 @@ def nano(input_size: int, **more) -> list[str]:
 
 STRIP = "[0.35,0.75]"  # the band of rows around the horizon of a forward-facing camera
 NARROW = "[0.4,0.7]"
+MID = "[0.35,0.7]"
 # name -> detector config overrides. ``default`` is whatever configs/default.yaml says.
 CANDIDATES = {
     "onnx416": ["detector.kind=onnx:" + str(SHARED / "models" / "yolox_nano.onnx")],
@@ -78,6 +79,8 @@ CANDIDATES = {
     "nano_native+strip1920": nano(0, band_size=1920, tile_band=STRIP),
     "nano416+strip1600narrow": nano(416, band_size=1600, tile_band=NARROW),
     "nano416+strip1920narrow": nano(416, band_size=1920, tile_band=NARROW),
+    "nano416+strip1760": nano(416, band_size=1760, tile_band=STRIP),
+    "nano416+strip1920mid": nano(416, band_size=1920, tile_band=MID),
     "default": [],
 }
 

@@ -84,9 +84,8 @@ class DetectorConfig:
     classes: tuple[str, ...] = ()
     # Detections below this never reach the tracker (the tracker's own thresholds come after);
     # 0 = the detector's own floor: 0.25 for YOLOX (on the labelled real frames detections
-    # under it are mostly false, and dropping them left the vehicles shown as tracks the same,
-    # 0.750, with fewer false tracks, 0.873 -> 0.896 real: benchmarks/real_tracks.py), 0.1 for
-    # the others.
+    # under it are mostly false; with it, vehicles shown as tracks 0.761 -> 0.750 and shown
+    # tracks that are real 0.947 -> 0.973: benchmarks/real_tracks.py), 0.1 for the others.
     score_threshold: float = 0.0
     # Built-in detector only: move box sides onto the colour edges in the image (tracker.detect.refine).
     refine_edges: bool = True
@@ -107,10 +106,11 @@ class DetectorConfig:
     # bottom); a forward-facing camera's distant road users sit in this band around the horizon.
     tile_band: tuple[float, float] = (0.35, 0.75)
     # YOLOX: also see the full-width strip of rows ``tile_band``, scaled to this many network
-    # pixels wide (multiple of 32); 0 = no strip. 1920: a 1242-1280 px frame's strip seen 1.5 x
-    # enlarged, where vehicles of 25-50 px are found (recall 0.60 -> 0.88 with the strip on the
-    # labelled real frames, 2 x slower than the whole frame alone; benchmarks/detector_speed.py).
-    band_size: int = 1920
+    # pixels wide (multiple of 32); 0 = no strip. 1600: a 1242-1280 px frame's strip seen
+    # 1.25-1.3 x enlarged, where vehicles of 25-50 px are found: on the labelled real frames
+    # recall 0.67 -> 0.87 at score 0.25 (1920: 0.91, but 8.2 instead of 10.7 frames/s for the
+    # whole pipeline on the 720p clip, at the 8 frames/s bar; benchmarks/detector_speed.py).
+    band_size: int = 1600
     # YOLOX: IoU above which a box suppresses a weaker one of its class (within and across views).
     nms_iou: float = 0.45
     # YOLOX: IoU above which a box suppresses a weaker one of any class: one vehicle found as
