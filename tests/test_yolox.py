@@ -280,3 +280,12 @@ def test_one_vehicle_found_as_car_and_truck_comes_out_once(cross_class_iou, expe
     )
     found = det._merge([part], (400, 600))
     assert len(found) == expected and found.class_id[0] == 2
+
+
+def test_random_weights_need_no_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("DRIVING_TRACKER_WEIGHTS", str(tmp_path))  # nothing there
+    monkeypatch.setenv("DRIVING_TRACKER_WEIGHTS_URL", "http://127.0.0.1:9")
+    det = YoloxDetector("tiny", _settings(kind="yolox-tiny", weights="none", runtime="torch"))
+    assert det.weights_path is None
+    found = det.detect([Frame(0, 0.0, np.zeros((96, 160, 3), np.uint8))])[0]
+    assert found.xyxy.shape[1] == 4

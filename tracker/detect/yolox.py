@@ -29,7 +29,7 @@ from ..source import Frame
 from ..structures import Detections
 from .base import COCO_CLASSES, ROAD_USERS, class_filter, resolve_device
 from .weights import find_weights, load_network
-from .yolox_net import SIZES, anchor_grid
+from .yolox_net import SIZES, YOLOX, anchor_grid
 
 SCORE_FLOOR = 0.25  # detector.score_threshold 0 means this (see DetectorConfig)
 PAD_VALUE = 114
@@ -133,8 +133,11 @@ class YoloxDetector:
         self.device = resolve_device(s.device)
         self.class_names = tuple(COCO_CLASSES)
         self.keep_class = class_filter(self.class_names, s.classes or ROAD_USERS)
-        self.weights_path = find_weights(size, s.weights or None)
-        net = load_network(size, self.weights_path)
+        if s.weights == "none":  # random weights: speed measurements, tests
+            self.weights_path, net = None, YOLOX(size).eval().fuse()
+        else:
+            self.weights_path = find_weights(size, s.weights or None)
+            net = load_network(size, self.weights_path)
         self.half = self.device == "cuda"
         if s.runtime == "onnxruntime" and self.device == "cuda":
             raise ValueError("detector.runtime onnxruntime runs on the CPU; use torch (or auto) with cuda")
