@@ -68,7 +68,8 @@ def main() -> None:
             whole = len(frames) / (time.perf_counter() - start)
         report[name] = {"detect_fps": round(fps, 1), "pipeline_fps": round(whole, 1), "half": detector.half}
         print(
-            f"{name}: detection {fps:.1f} frames/s (half precision, batch {args.batch}), pipeline {whole:.1f} frames/s"
+            f"{name}: detection {fps:.1f} frames/s (half precision, batch {args.batch}), "
+            f"pipeline {whole:.1f} frames/s"
         )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
