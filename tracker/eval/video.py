@@ -8,6 +8,7 @@ from ..config import Config
 from ..detect import Detector
 from ..formats import read_mot
 from ..pipeline import Pipeline, RunSummary
+from ..sink import refuse_inputs
 from .metrics import ClassMetrics, evaluate_mot
 
 
@@ -22,6 +23,8 @@ def evaluate_videos(
     Every detection counts as the single MOT class: the synthetic spec has one kind of object.
     """
     results_dir = Path(results_dir)
+    inputs = [str(p) for pair in pairs for p in pair]
+    refuse_inputs(inputs, [("results", results_dir / f"{Path(v).stem}.txt") for v, _ in pairs])
     results_dir.mkdir(parents=True, exist_ok=True)
     gt_files, lengths, summaries = {}, [], []
     for video, gt in pairs:
