@@ -73,3 +73,12 @@ def test_an_image_folder_runs_at_the_given_rate(tmp_path):
     assert proc.returncode == 0, proc.stderr
     times = [json.loads(line)["time_s"] for line in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert all(t in (0.0, 0.25, 0.5, 0.75) for t in times)
+
+
+def test_classes_the_detector_cannot_keep_fail(clip, tmp_path):
+    proc = track(
+        clip[0], "--detector", "builtin", "--classes", "car", "--tracks-out", "t.jsonl", cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "car" in proc.stderr and "box" in proc.stderr
+    assert not (tmp_path / "t.jsonl").exists()
