@@ -63,7 +63,7 @@ def accuracy(seed_list: list[int], frames: int, pan: float, tmp: Path) -> dict:
         per_video = {}
         for video, gt in pairs:
             metrics, _ = evaluate_videos([(video, gt)], config, tmp / name)
-            per_video[video.stem] = metrics["COMBINED"]["pedestrian"]
+            per_video[video.stem] = metrics["COMBINED"]["object"]
         combined = evaluate_mot(dict((v.stem, g) for v, g in pairs), tmp / name, lengths)["COMBINED"]
         c = combined["pedestrian"]
         report[name] = {

@@ -115,7 +115,8 @@ def test_eval_accepts_a_video_with_mot_ground_truth(clip, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["pedestrian"]["HOTA"] > 80
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["object"]["HOTA"] > 80
+    assert "pedestrian" not in result.output
     missing = CliRunner().invoke(main, ["eval", str(video), "--results-out", str(tmp_path / "r")])
     assert missing.exit_code == 2
 

@@ -161,3 +161,23 @@ def test_cross_class_nms_keeps_the_stronger_box():
     tracker = Tracker(cfg, NAMES)
     out = tracker.update(dets(moving_box(0, cls=CAR, score=0.95), moving_box(0, cls=PED, score=0.8)))
     assert out.class_id.tolist() == [CAR]
+
+
+def test_reported_ids_are_consecutive_from_one_although_tentative_tracks_come_and_go():
+    """Issue 15: people count vehicles by id. Flickering one-frame boxes (never confirmed)
+    take no public id; every reported id is 1, 2, 3, ... in order of first report, across
+    class groups."""
+    tracker = Tracker(config(min_hits=3, instant_confirm_score=1.1), NAMES)
+    first_seen = []
+    for f in range(40):
+        rows = [moving_box(f, x0=100.0), (600.0 + 7 * f, 300.0, 640.0 + 7 * f, 330.0, 0.9, CAR)]
+        if f % 3 == 0:  # a ghost box, never seen twice
+            rows.append((50.0 * (f % 7), 500.0, 50.0 * (f % 7) + 20, 520.0, 0.9, PED))
+        if f >= 10:  # a pedestrian appears later
+            rows.append((300.0, 200.0 + f, 330.0, 280.0 + f, 0.9, PED))
+        for tid in tracker.update(dets(*rows)).id.tolist():
+            if tid not in first_seen:
+                first_seen.append(tid)
+    assert first_seen == list(range(1, len(first_seen) + 1))
+    assert len(first_seen) == 3
+    assert tracker.tracks_reported == 3

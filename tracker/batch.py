@@ -133,10 +133,7 @@ def process_video(video: str, job: BatchJob) -> VideoResult:
     try:
         stat = path.stat()
         result.size, result.mtime = stat.st_size, stat.st_mtime
-        stem = output_stem(path)
-        out_dir = Path(job.out_dir)
-        video_out = out_dir / f"{stem}.mp4" if job.video else None
-        tracks_out = out_dir / f"{stem}.{'jsonl' if job.tracks_format == 'jsonl' else 'txt'}"
+        video_out, tracks_out = video_outputs(path, job)
         config = per_video_config(config_from_dict(job.config), job.detector_threads)
         _limit_threads(job.detector_threads)
         with Pipeline(config, _detector(config)) as pipeline:
@@ -177,6 +174,14 @@ def _limit_threads(threads: int) -> None:
 
 
 # ---------------------------------------------------------------- manifest
+
+
+def video_outputs(video: str | Path, job: BatchJob) -> tuple[Path | None, Path]:
+    """Where the annotated video (None without one) and the track file of ``video`` go."""
+    stem = output_stem(Path(video))
+    out_dir = Path(job.out_dir)
+    video_out = out_dir / f"{stem}.mp4" if job.video else None
+    return video_out, out_dir / f"{stem}.{'jsonl' if job.tracks_format == 'jsonl' else 'txt'}"
 
 
 def load_manifest(out_dir: Path) -> dict[str, dict]:

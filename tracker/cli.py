@@ -9,6 +9,7 @@ generator commands in ``tracker.commands``.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import signal
 import sys
@@ -29,8 +30,34 @@ class _DefaultRunGroup(click.Group):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and not args[0].startswith("-"):
+            if not _could_be_source(args[0]):
+                self._no_such_command(ctx, args)
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+    def _no_such_command(self, ctx, args) -> None:
+        """A first word that is no file, URL or camera index and reads like a mistyped command
+        (``track tarck video.mp4``) gets click's "No such command" with the nearest names."""
+        name = args[0]
+        # "track": the user typed the program's name twice, or meant the main job
+        close = difflib.get_close_matches(name, [*self.commands, "track"], n=2, cutoff=0.6)
+        names = " or ".join(
+            "'run' (track SOURCE ... is track run SOURCE ...)" if c == "track" else f"'{c}'" for c in close
+        )
+        if close:
+            ctx.fail(f"No such command '{name}'. Did you mean {names}?")
+        if len(args) > 1 and not args[1].startswith("-"):  # "track WORD VIDEO": no such command
+            ctx.fail(
+                f"No such command '{name}' (and no file of that name). Commands: {', '.join(self.commands)}."
+            )
+
+
+def _could_be_source(text: str) -> bool:
+    """Whether ``text`` could be what ``track SOURCE`` tracks: a path that exists or has a
+    suffix or a folder in it, a URL, a camera index or a glob."""
+    if text.isdigit() or "://" in text or any(ch in text for ch in "*?[") or "/" in text:
+        return True
+    return Path(text).exists() or bool(Path(text).suffix)
 
 
 EXAMPLES = """
@@ -41,6 +68,7 @@ Examples:
   track detect frames/ --fps 10 --out detections.jsonl
   track video.mp4 --detector file:detections.jsonl --out annotated.mp4
   track synth clip.mp4 --gt clip_gt.txt --seed 3
+  track video.mp4 --config kitti --tracks-out tracks.txt                (a shipped preset; track configs)
   track eval ../shared/data/kitti --format kitti --detections det_pointrcnn \\
       --results-out runs/kitti --json runs/kitti.json
   track tune ../shared/data/kitti --format kitti --trials 60 --out configs/tuned.yaml
@@ -76,7 +104,9 @@ for _command in (
 @click.option("--weights", help="Weights file for the detector (YOLOX .pth/.onnx; no lookup, no download).")
 @click.option("--classes", help="Comma-separated class names to keep (default: road users).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the detector runs.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option(
+    "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option(
     "--tracks-out", type=click.Path(dir_okay=False), help="Track file: .txt MOT, .jsonl JSON Lines."
@@ -115,13 +145,15 @@ def run_command(
         out_video = None
     if out_video is None and tracks_out is None:
         raise click.UsageError("nothing to write: give --out and/or --tracks-out")
-    from .sink import refuse_existing
+    from .sink import check_outputs
     from .source import open_source
 
-    refuse_existing((out_video, tracks_out), overwrite, "pass --overwrite to replace it")
+    names, hint = ("--out", "--tracks-out"), "pass --overwrite to replace it"
+    inputs = _inputs(source, config_path, config)
+    check_outputs(inputs, out_video, tracks_out, tracks_format, overwrite, names, hint)
 
     with Pipeline(config) as pipeline, _signals_stop(pipeline):
-        stream = open_source(source, fps, default_fps=config.tracker.frame_rate, live=config.source)
+        stream = open_source(source, fps, live=config.source)
         bar = _Progress(None if stream.live else stream.num_frames)
         try:
             summary = pipeline.run(stream, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
@@ -135,6 +167,16 @@ def run_command(
     click.echo(f"{_summary_line(summary)} (per stage: {_stage_rates(summary)} frames/s)", err=True)
 
 
+@main.command("configs")
+def configs_command() -> None:
+    """List the shipped config presets: give one by name (--config kitti), in Python too
+    (load_config("kitti"), Pipeline.from_config("default"))."""
+    from .config import preset_names, preset_path
+
+    for name in preset_names():
+        click.echo(f"{name:<12}{preset_path(name)}")
+
+
 @main.command("detect")
 @click.argument("source")
 @click.option(
@@ -145,7 +187,9 @@ def run_command(
 @click.option("--classes", help="Comma-separated class names to keep (default: road users).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the detector runs.")
 @click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option(
+    "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @_user_errors
@@ -157,21 +201,21 @@ def detect_command(
     (MOT det). Track them later with --detector file:FILE."""
     from .detect import detector_from_config
     from .detect.files import detection_format, write_detections
+    from .sink import refuse_existing, refuse_inputs
     from .source import open_source
 
     detection_format(out_path)
     out = Path(out_path)
     if not out.parent.is_dir():
-        raise FileNotFoundError(f"{out_path}: folder {out.parent} does not exist")
-    from .sink import refuse_existing
-
-    refuse_existing((out_path,), overwrite, "pass --overwrite to replace it")
+        raise FileNotFoundError(f"--out {out_path}: folder {out.parent} does not exist")
     extra = [f"detector.weights={weights}"] if weights else []
     extra += [f"detector.device={device}"] if device else []
     config = _video_config(config_path, overrides, detector_spec, *extra)
+    refuse_inputs(_inputs(source, config_path, config), [("--out", out_path)])
+    refuse_existing((out_path,), overwrite, "pass --overwrite to replace it")
     if classes:
         config = replace_section(config, "detector", classes=_class_list(classes))
-    stream = open_source(source, fps, default_fps=config.tracker.frame_rate)
+    stream = open_source(source, fps)
     detector = detector_from_config(config)
     bar = _Progress(stream.num_frames)
     try:
@@ -182,6 +226,23 @@ def detect_command(
         out.unlink(missing_ok=True)
         raise ValueError(f"no frames could be decoded from {source}")
     click.echo(f"{frames} frames -> {out_path}", err=True)
+
+
+def _inputs(source, config_path, config) -> list[str]:
+    """The files a run reads, which no output may replace: the source, the config file, and
+    the detector's detection file and weights."""
+    found = [*([str(source)] if source is not None else []), *([config_path] if config_path else [])]
+    kind = config.detector.kind
+    found += [kind.split(":", 1)[1]] if kind.startswith(("file:", "onnx:")) else []
+    return found + ([config.detector.weights] if config.detector.weights else [])
+
+
+def _refuse_out_dir(out_dir, inputs, outputs) -> None:
+    """Before any work: no output in --out-dir is one of the ``inputs`` (click has checked
+    that --out-dir is no file)."""
+    from .sink import refuse_inputs
+
+    refuse_inputs(inputs, [("--out-dir", p) for pair in outputs for p in pair if p is not None])
 
 
 def _summary_line(summary) -> str:
@@ -284,7 +345,9 @@ class _Progress:
     help="Run on a Ray cluster (ray.init(ADDRESS); alone: the local cluster or a new one).",
 )
 @click.option("--detector", "detector_spec", help="Detector spec (default yolox-nano; see track --help).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option(
+    "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--no-video", is_flag=True, help="Track files only.")
 @click.option(
@@ -311,7 +374,7 @@ def batch_command(
     Resumable (a manifest records finished videos; a rerun skips them); one failing video is
     reported and the batch goes on. Writes summary.csv and summary.json.
     """
-    from .batch import BatchJob, expand_inputs, ray_available, run_batch
+    from .batch import BatchJob, expand_inputs, ray_available, run_batch, video_outputs
 
     if ray_address is not None and not ray_available():
         raise click.UsageError(
@@ -321,6 +384,9 @@ def batch_command(
     videos = expand_inputs(inputs)
     # threads per video: see batch.per_video_config (one core per video by default)
     job = BatchJob(diff_from_default(config), str(out_dir), not no_video, tracks_format, threads)
+    _refuse_out_dir(
+        out_dir, [*videos, *_inputs(None, config_path, config)], [video_outputs(v, job) for v in videos]
+    )
     from tqdm import tqdm
 
     bar = tqdm(total=len(videos), unit="video", disable=not sys.stderr.isatty())
@@ -350,7 +416,9 @@ def batch_command(
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--out-dir", type=click.Path(file_okay=False), required=True, help="Where every output goes.")
 @click.option("--detector", "detector_spec", help="Detector spec (default yolox-nano; see track --help).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file.")
+@click.option(
+    "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")
 @click.option("--no-video", is_flag=True, help="Track files only.")
@@ -359,9 +427,11 @@ def multi_command(sources, out_dir, detector_spec, config_path, overrides, fps, 
     """Track several SOURCES (files, cameras, URLs) at once through one shared detector, which
     batches frames across them; each source gets its own tracks and outputs in --out-dir."""
     from .detect import detector_from_config
-    from .multi import run_multi
+    from .multi import output_paths, run_multi
 
     config = _video_config(config_path, overrides, detector_spec)
+    paths = output_paths(out_dir, sources, not no_video)
+    _refuse_out_dir(out_dir, [*sources, *_inputs(None, config_path, config)], paths)
     detector = detector_from_config(config)
     summaries, stats, wall_s = run_multi(config, detector, list(sources), out_dir, not no_video, fps)
     for s in summaries:

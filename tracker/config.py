@@ -51,6 +51,7 @@ __all__ = [  # the tracker's sections live in config_tracker; every section is i
     "cpu_threads",
     "diff_from_default",
     "load_config",
+    "preset_names",
     "preset_path",
     "replace_section",
 ]
@@ -287,21 +288,46 @@ RENAMED_SECTIONS = {"pipeline": "run, encoder, source and camera_motion"}
 # ---------------------------------------------------------------- loading
 
 
-def preset_path(name: str) -> Path:
-    """A shipped config (``configs/NAME.yaml``): from the source tree, or from the installed
-    package, where the wheel carries ``configs/`` as ``tracker/configs/``."""
+def _preset_folder() -> Path | None:
+    """The shipped configs: ``configs/`` of the source tree, or in the installed package, where
+    the wheel carries ``configs/`` as ``tracker/configs/``."""
     here = Path(__file__).resolve().parent
-    for folder in (here.parent / "configs", here / "configs"):
-        if (folder / f"{name}.yaml").is_file():
-            return folder / f"{name}.yaml"
-    raise FileNotFoundError(f"shipped config {name}.yaml not found next to the tracker package")
+    for folder in (here / "configs", here.parent / "configs"):
+        if (folder / "default.yaml").is_file():
+            return folder
+    return None
+
+
+def preset_names() -> list[str]:
+    """The names of the shipped configs (``default``, ``kitti``, ...), for ``--config NAME``."""
+    folder = _preset_folder()
+    return sorted(p.stem for p in folder.glob("*.yaml")) if folder else []
+
+
+def preset_path(name: str) -> Path:
+    """The file of the shipped config ``name`` (see ``preset_names``)."""
+    folder = _preset_folder()
+    if folder is None or not (folder / f"{name}.yaml").is_file():
+        names = ", ".join(preset_names()) or "none found next to the tracker package"
+        raise FileNotFoundError(f"no shipped config named {name!r} (shipped: {names})")
+    return folder / f"{name}.yaml"
+
+
+def _is_preset_name(path: str | Path) -> bool:
+    """``kitti`` names a preset; ``kitti.yaml``, ``./kitti`` or ``configs/kitti.yaml`` a file."""
+    text = str(path)
+    return not Path(text).exists() and "/" not in text and os.sep not in text and not Path(text).suffix
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Load a YAML config (or the defaults when ``path`` is None) and apply ``a.b=v`` overrides."""
+    """Load a config and apply ``a.b=v`` overrides, in order: what is given last wins (an
+    override of a ``tracker`` key also replaces that key in every ``tracker.per_class`` section).
+
+    ``path``: a YAML file, the name of a shipped preset (``"default"``, ``"kitti"``: see
+    ``preset_names()``), or None for the defaults of the dataclasses."""
     raw: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
+        path = preset_path(str(path)) if _is_preset_name(path) else Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         try:

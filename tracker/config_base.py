@@ -72,6 +72,20 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
             raise ConfigError(f"{key}: {part} is not a section")
         node = child
     node[parts[-1]] = value
+    if len(parts) > 1 and parts[0] == "tracker" and parts[1] != "per_class":
+        _unset_per_class(raw, parts[1:])
+
+
+def _unset_per_class(raw: dict[str, Any], parts: list[str]) -> None:
+    """What the user typed last wins: a ``--set tracker.X=...`` overrides the same key of
+    every ``tracker.per_class`` section read before it (which then inherit it)."""
+    per_class = raw.get("tracker", {}).get("per_class")
+    for section in per_class.values() if isinstance(per_class, dict) else ():
+        node = section
+        for part in parts[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(parts[-1], None)
 
 
 def build(cls: type, raw: Any, key: str) -> Any:
@@ -84,7 +98,8 @@ def build(cls: type, raw: Any, key: str) -> Any:
         dotted = _join(key, str(unknown[0]))
         raise ConfigError(f"unknown config key {dotted!r} (valid: {', '.join(sorted(names))})")
     kwargs = {}
-    for name, value in raw.items():
+    # per_class last: an error in a key it inherits names the key where the user gave it
+    for name, value in sorted(raw.items(), key=lambda item: item[0] == "per_class"):
         kwargs[name] = _convert(hints[name], value, _join(key, name), cls, raw)
     return cls(**kwargs)
 

@@ -71,7 +71,7 @@ class GroupTracker:
         self,
         config: TrackerConfig,
         class_ids: np.ndarray,
-        next_id: Callable[[int], np.ndarray],
+        next_id: Callable[..., np.ndarray],
         motion_factory: MotionFactory = make_motion_model,
     ) -> None:
         self.config = config
@@ -237,7 +237,7 @@ class GroupTracker:
         hist_s = np.zeros((n, h))
         hist_s[:, 0] = time_s
         new = TrackTable(
-            id=self._next_id(n),
+            id=self._next_id(n, public=False),  # the public id comes with the first report
             mean=mean,
             cov=cov,
             state=np.where(confirmed, _CONFIRMED, _TENTATIVE).astype(np.int8),
@@ -263,6 +263,8 @@ class GroupTracker:
         confirmed = t.state == _CONFIRMED
         newly_shown = confirmed & (t.confidence >= life.report_score) & ~t.shown
         self.tracks_reported += int(newly_shown.sum())
+        if newly_shown.any():
+            t.id[newly_shown] = self._next_id(int(newly_shown.sum()))
         t.shown |= newly_shown
         show = confirmed & fresh & t.shown
         if life.report_lost_s > 0:

@@ -175,8 +175,7 @@ class MultiStream:
 
     def _open(self, stream: StreamState, spec) -> Source:
         if isinstance(spec, (str, int, Path)):
-            rate = self.config.tracker.frame_rate
-            source = open_source(spec, self.fps, default_fps=rate, live=self.config.source)
+            source = open_source(spec, self.fps, live=self.config.source)  # image folders: fps
         elif isinstance(spec, Source):
             source = spec
         else:  # any iterable of Frame (a generator from the caller's own camera code)
@@ -210,9 +209,9 @@ def run_multi(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     multi = MultiStream(config, detector, sources, fps)
-    stems = [stream_stem(s, i) for i, s in enumerate(sources)]
+    paths = output_paths(out_dir, sources, video)
     summaries = [StreamSummary(str(s)) for s in sources]
-    outputs = [_outputs(config, multi.streams[i], out_dir, stem, video) for i, stem in enumerate(stems)]
+    outputs = [_outputs(config, multi.streams[i], *paths[i]) for i in range(len(sources))]
     started = time.perf_counter()
     complete = False
     try:
@@ -231,15 +230,21 @@ def run_multi(
     return summaries, multi.stats, time.perf_counter() - started
 
 
-def _outputs(config: Config, stream: StreamState, out_dir: Path, stem: str, video: bool) -> StreamOutputs:
+def output_paths(out_dir, sources: Sequence, video: bool = True) -> list[tuple[Path | None, Path]]:
+    """Per source, where its annotated video (None without one) and its track file go."""
+    stems = [stream_stem(s, i) for i, s in enumerate(sources)]
+    return [(Path(out_dir) / f"{s}.mp4" if video else None, Path(out_dir) / f"{s}.jsonl") for s in stems]
+
+
+def _outputs(config: Config, stream: StreamState, video_out: Path | None, tracks_out: Path) -> StreamOutputs:
     """A stream's outputs: encoded in the consuming thread with one x264 thread (the streams
     share the machine), at the stream's own frame rate."""
     return StreamOutputs(
         config,
         tuple(stream.tracker.class_names),
         stream.times,
-        out_dir / f"{stem}.mp4" if video else None,
-        out_dir / f"{stem}.jsonl",
+        video_out,
+        tracks_out,
         "jsonl",
         fps=lambda: 1.0 / stream.step_s if stream.step_s > 0 else 30.0,
         threaded=False,

@@ -26,7 +26,7 @@ import numpy as np
 from .config import Config, load_config
 from .detect import Detector, detector_from_config
 from .outputs import StreamOutputs
-from .sink import refuse_existing
+from .sink import check_outputs
 from .source import Source, open_source
 from .stages import (
     IteratorFeed,
@@ -139,9 +139,7 @@ class Pipeline:
 
     def _stream(self, source, fps: float | None) -> Iterator[Result]:
         if isinstance(source, (str, int, Path)):
-            source = open_source(
-                source, fps, default_fps=self.config.tracker.frame_rate, live=self.config.source
-            )
+            source = open_source(source, fps, live=self.config.source)  # image folders need fps
         if isinstance(source, Source):
             self.last_source = source
             nominal = source.fps
@@ -202,7 +200,7 @@ class Pipeline:
         to the last frame written (see ``tracker.sink``), ``self.last_summary`` says how far it
         got and where the files went, and the exception is raised again.
         """
-        refuse_existing((out_video, tracks_out), overwrite)
+        check_outputs([source], out_video, tracks_out, tracks_format, overwrite)
         summary = RunSummary()
         self.last_summary = summary
         self._stop_request = None

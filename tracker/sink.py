@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
 from fractions import Fraction
 from pathlib import Path
@@ -121,7 +122,9 @@ class VideoWriter:
         try:
             # Fragmented MP4: playable up to the last fragment whatever happens to the process.
             movflags = "+frag_keyframe+empty_moov+default_base_moof"
-            self._container = av.open(str(self.tmp), mode="w", format="mp4", options={"movflags": movflags})
+            container = VIDEO_SUFFIXES.get(self.path.suffix.lower(), "mp4")
+            options = {} if container == "matroska" else {"movflags": movflags}
+            self._container = av.open(str(self.tmp), mode="w", format=container, options=options)
             stream = self._container.add_stream("libx264", rate=self.rate)
         except (av.error.FFmpegError, ValueError, av.codec.codec.UnknownCodecError) as exc:
             if self._container is not None:
@@ -257,12 +260,24 @@ def stream_stem(spec, index: int) -> str:
 TRACK_FORMATS = ("mot", "kitti", "jsonl")
 
 
-def track_format_for(path: Path, explicit: str | None) -> str:
-    if explicit:
-        if explicit not in TRACK_FORMATS:
-            raise ValueError(f"unknown track format {explicit!r}: expected one of {', '.join(TRACK_FORMATS)}")
-        return explicit
-    return "jsonl" if path.suffix.lower() == ".jsonl" else "mot"
+def track_format_for(path: Path, explicit: str | None, name: str = "tracks_out") -> str:
+    """The format of a track file: ``explicit`` (mot, kitti, jsonl), else by extension (.txt
+    MOT, .jsonl JSON Lines); an extension that does not fit the format is an error."""
+    if explicit and explicit not in TRACK_FORMATS:
+        raise ValueError(f"unknown track format {explicit!r}: expected one of {', '.join(TRACK_FORMATS)}")
+    suffix = Path(path).suffix.lower()
+    by_suffix = TRACK_SUFFIXES.get(suffix)
+    if by_suffix is None:
+        raise ValueError(
+            f"{name} {path}: unknown track file extension {suffix or '(none)'!r}; expected .txt "
+            "(MOT, or KITTI with the kitti format) or .jsonl (JSON Lines)"
+        )
+    if explicit is None:
+        return by_suffix
+    if (explicit == "jsonl") != (by_suffix == "jsonl"):
+        want = ".jsonl" if explicit == "jsonl" else ".txt"
+        raise ValueError(f"{name} {path}: the {explicit} format is written to a {want} file")
+    return explicit
 
 
 class TrackWriter:
@@ -326,6 +341,65 @@ class TrackWriter:
         with contextlib.suppress(OSError):
             self._fh.close()
         self.tmp.unlink(missing_ok=True)
+
+
+VIDEO_SUFFIXES = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov"}  # suffix -> container
+TRACK_SUFFIXES = {".txt": "mot", ".jsonl": "jsonl"}  # suffix -> format (KITTI: --tracks-format)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same path once links are resolved, or the
+    same inode (a hard link)."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
+
+
+def check_outputs(
+    inputs,
+    video: str | Path | None = None,
+    tracks: str | Path | None = None,
+    tracks_format: str | None = None,
+    overwrite: bool = True,
+    names: tuple[str, str] = ("out_video", "tracks_out"),
+    hint: str = "pass overwrite=True to replace it",
+) -> None:
+    """Check a run's outputs before any work starts, naming each path as the user gave it
+    (``names``: what the user calls the two outputs, e.g. ``--out`` and ``--tracks-out``).
+
+    Raises ``ValueError`` for an output that is the same file as one of ``inputs`` (whatever
+    ``overwrite`` says: nothing ever replaces an input), or whose extension is not a known one
+    (video: .mp4, .mkv, .mov; tracks: .txt for MOT and KITTI, .jsonl), ``FileNotFoundError`` for
+    a missing folder, and, unless ``overwrite``, ``FileExistsError`` for an existing file."""
+    outputs = [(n, p) for n, p in zip(names, (video, tracks), strict=True) if p is not None]
+    refuse_inputs(inputs, outputs)
+    if video is not None and Path(video).suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(
+            f"{names[0]} {video}: unknown video extension {Path(video).suffix or '(none)'!r}; "
+            f"expected one of {', '.join(VIDEO_SUFFIXES)}"
+        )
+    if tracks is not None:
+        track_format_for(Path(tracks), tracks_format, names[1])
+    for name, path in outputs:
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{name} {path}: folder {folder} does not exist")
+        if Path(path).is_dir():
+            raise ValueError(f"{name} {path} is a folder; give a file name")
+    refuse_existing([p for _, p in outputs], overwrite, hint)
+
+
+def refuse_inputs(inputs, outputs) -> None:
+    """``ValueError`` for the first of ``outputs`` (``(name, path)`` pairs) that is the same
+    file as one of ``inputs`` (paths; anything else, a camera index or a frame source, is no
+    file to protect): checked before ``--overwrite`` is even looked at."""
+    for name, path in outputs:
+        for source in inputs:
+            if isinstance(source, (str, Path)) and same_file(path, source):
+                raise ValueError(f"{name} {path} is the input {source}; refusing to replace an input")
 
 
 def refuse_existing(paths, overwrite: bool, hint: str = "pass overwrite=True to replace it") -> None:

@@ -101,7 +101,7 @@ def open_source(
 
 def _image_source(name: str, files: list[Path], fps: float | None) -> Source:
     if fps is None or not fps > 0:
-        raise ValueError(f"{name}: image folders have no frame rate; give one (--fps)")
+        raise ValueError(f"{name}: images have no frame rate and none is assumed; give one (--fps, or fps=)")
     stats = SourceStats()
 
     def frames() -> Iterator[Frame]:

@@ -47,13 +47,21 @@ class Tracker:
         """Forget every track and restart ids at 1."""
         self._groups: dict[tuple[str, ...], GroupTracker] = {}
         self._group_of_class: dict[int, tuple[str, ...]] = {}
-        self._last_id = 0
+        self._last_id = 0  # public ids: given when a track is first reported, 1, 2, 3, ...
+        self._last_internal = 0  # ids of tracks not yet reported: -1, -2, ...
         self._frame_index = -1
         # Detections dropped for NaN or infinite coordinates or scores, or empty boxes.
         self.invalid_detections = 0
         self._time_s: float | None = None
 
-    def _allocate_ids(self, n: int) -> np.ndarray:
+    def _allocate_ids(self, n: int, public: bool = True) -> np.ndarray:
+        """``n`` ids unique across the groups: public ones consecutive from 1 (a track gets one
+        when it is first reported, so people who count vehicles by id see no gaps), internal
+        ones negative (tentative tracks, which may never be reported)."""
+        if not public:
+            ids = -np.arange(self._last_internal + 1, self._last_internal + 1 + n, dtype=np.int64)
+            self._last_internal += n
+            return ids
         ids = np.arange(self._last_id + 1, self._last_id + 1 + n, dtype=np.int64)
         self._last_id += n
         return ids

@@ -44,8 +44,9 @@ def load_preset(config_path: str | None, overrides: tuple[str, ...], fmt: str) -
 
 
 def video_config(config_path: str | None, overrides, detector_spec: str | None = None, *more: str) -> Config:
-    """The config of a video command: ``--config`` (default: configs/default.yaml), ``--set``
-    overrides, ``--detector`` and the command's own settings (``more``), in that order."""
+    """The config of a video command: ``--config`` (a file or a preset name; default: the
+    ``default`` preset), ``--set`` overrides, ``--detector`` and the command's own settings
+    (``more``), in that order."""
     extra = [*overrides, *([f"detector.kind={detector_spec}"] if detector_spec else []), *more]
     return load_config(config_path or preset_path("default"), extra)
 
@@ -64,7 +65,9 @@ _DATASET_OPTIONS = [
         show_default=True,
         help="KITTI: sub-folder of DATA with {car,pedestrian,cyclist}/SSSS.txt detection files.",
     ),
-    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config file."),
+    click.option(
+        "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
+    ),
     click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key."),
     click.option("--fps", type=float, help="Frame rate of the sequences (KITTI: 10; MOT: seqinfo.ini)."),
 ]

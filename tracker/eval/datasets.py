@@ -31,6 +31,7 @@ from ..formats import (
     read_seqmap,
     write_lines_atomic,
 )
+from ..sink import same_file
 from ..structures import Detections, Tracks
 from ..tracks import Tracker
 from .metrics import ClassMetrics, evaluate_kitti, evaluate_mot
@@ -56,6 +57,7 @@ class Dataset:
     class_names: tuple[str, ...]
     sequences: list[Sequence]
     gt_files: dict[str, Path] = field(default_factory=dict)
+    inputs: list[Path] = field(default_factory=list)  # every file read: no result may replace one
 
     @property
     def seq_lengths(self) -> list[tuple[str, int]]:
@@ -93,7 +95,7 @@ def load_kitti(root: str | Path, detections: str = "det_pointrcnn", fps: float =
     class_dirs = [d for d in POINTRCNN_CLASS_DIRS if (det_root / d).is_dir()]
     if not class_dirs:
         raise FileNotFoundError(f"no class folders ({', '.join(POINTRCNN_CLASS_DIRS)}) in {det_root}")
-    sequences = []
+    sequences, inputs = [], [seqmap]
     for name, num_frames in read_seqmap(seqmap):
         label = root / "label_02" / f"{name}.txt"
         if not label.is_file():
@@ -105,8 +107,10 @@ def load_kitti(root: str | Path, detections: str = "det_pointrcnn", fps: float =
             if not path.is_file():
                 raise FileNotFoundError(f"detection file not found: {path}")
             tables.append(read_pointrcnn(path))
+            inputs.append(path)
+        inputs.append(label)
         sequences.append(Sequence(name, _frames(BoxTable.concatenate(tables), num_frames, name), fps))
-    return Dataset(root, "kitti", KITTI_CLASSES, sequences)
+    return Dataset(root, "kitti", KITTI_CLASSES, sequences, inputs=inputs)
 
 
 def load_mot(root: str | Path, fps: float | None = None) -> Dataset:
@@ -127,7 +131,8 @@ def load_mot(root: str | Path, fps: float | None = None) -> Dataset:
         length = info_len or int(max(dets.frame.max(initial=-1), truth.frame.max(initial=-1)) + 1)
         sequences.append(Sequence(seq_dir.name, _frames(dets, length, seq_dir.name), fps or info_fps or 30.0))
         gt_files[seq_dir.name] = gt
-    return Dataset(root, "mot", ("pedestrian",), sequences, gt_files)
+    inputs = [p for d in seq_dirs for p in (d / "det" / "det.txt", d / "gt" / "gt.txt")]
+    return Dataset(root, "mot", ("pedestrian",), sequences, gt_files, inputs)
 
 
 def _seqinfo(seq_dir: Path) -> tuple[float | None, int | None]:
@@ -158,6 +163,20 @@ def track_sequence(sequence: Sequence, config: TrackerConfig, class_names: tuple
     return [tracker.update(dets, time_s=i * step) for i, dets in enumerate(sequence.frames)]
 
 
+def refuse_dataset_files(dataset: Dataset, results_dir: Path) -> None:
+    """``ValueError`` before anything is written when a result file ``results_dir/SEQ.txt``
+    would replace a file the dataset was read from (KITTI keeps labels and detections as
+    ``SEQ.txt``): the results must go to a folder of their own."""
+    read = [*dataset.inputs, *dataset.gt_files.values()]
+    for seq in dataset.sequences:
+        target = results_dir / f"{seq.name}.txt"
+        if any(same_file(target, p) for p in read):
+            raise ValueError(
+                f"results folder {results_dir}: {target} is an input of the dataset "
+                f"{dataset.root}; refusing to replace it, give a folder of its own"
+            )
+
+
 def run_dataset(
     dataset: Dataset,
     config: TrackerConfig,
@@ -166,6 +185,7 @@ def run_dataset(
 ) -> float:
     """Track every sequence and write ``results_dir/SEQ.txt``. Returns tracker-only seconds."""
     results_dir = Path(results_dir)
+    refuse_dataset_files(dataset, results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     elapsed = 0.0
     for seq in dataset.sequences:
