@@ -13,7 +13,7 @@ import pytest
 from tests.trackcmd import sha256, track
 from tracker.batch import BatchJob, video_outputs
 from tracker.multi import output_paths
-from tracker.sink import check_outputs
+from tracker.output_paths import check_outputs
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from tracker.config import load_config
 from tracker.detect import make_detector
 from tracker.eval.synthetic import SynthConfig, write_synthetic
 from tracker.multi import MultiStream, run_multi
+from tracker.output_paths import output_stem
 from tracker.pipeline import Pipeline
-from tracker.sink import output_stem
 from tracker.structures import Detections
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, replace_section
-from .sink import output_stem
+from .output_paths import output_stem
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".m4v", ".webm", ".ts", ".mpg", ".mpeg"}
 LIST_SUFFIXES = {".txt", ".lst", ".list"}

@@ -2,23 +2,31 @@
 prints, and maps errors to exit codes: errors in what the user gave (files, configs, options)
 end as one line on stderr and exit code 2, never a traceback.
 
-The video commands (``track VIDEO``, ``batch``, ``multi``) are here; the dataset, training and
-generator commands in ``tracker.commands``.
+The video commands (``track VIDEO``, ``batch``, ``multi``) are here, with what they share in
+``tracker.commands.video``; ``detect`` and the dataset, training and generator commands are in
+``tracker.commands``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import os
-import signal
 import sys
 from pathlib import Path
 
 import click
 
-from .commands import evaluate, train
-from .commands.common import USER_ERRORS, class_list, user_errors, video_config
+from .commands import detect, evaluate, train
+from .commands.common import class_list, user_errors, video_config
+from .commands.video import (
+    Progress,
+    early_end,
+    inputs_of,
+    refuse_out_dir,
+    signals_stop,
+    stage_rates,
+    summary_line,
+)
 from .config import diff_from_default, replace_section
 
 # The names the commands here have always used.
@@ -82,6 +90,7 @@ def main() -> None:
 
 
 for _command in (
+    detect.detect_command,
     evaluate.eval_command,
     evaluate.tune_command,
     evaluate.calibrate_command,
@@ -145,26 +154,26 @@ def run_command(
         out_video = None
     if out_video is None and tracks_out is None:
         raise click.UsageError("nothing to write: give --out and/or --tracks-out")
-    from .sink import check_outputs
+    from .output_paths import check_outputs
     from .source import open_source
 
     names, hint = ("--out", "--tracks-out"), "pass --overwrite to replace it"
-    inputs = _inputs(source, config_path, config)
+    inputs = inputs_of(source, config_path, config)
     check_outputs(inputs, out_video, tracks_out, tracks_format, overwrite, names, hint)
 
-    with Pipeline(config) as pipeline, _signals_stop(pipeline):
+    with Pipeline(config) as pipeline, signals_stop(pipeline):
         stream = open_source(source, fps, live=config.source)
-        bar = _Progress(None if stream.live else stream.num_frames)
+        bar = Progress(None if stream.live else stream.num_frames)
         try:
             summary = pipeline.run(stream, out_video, tracks_out, tracks_format, fps, on_frame=bar.update)
         except BaseException as exc:  # noqa: BLE001 - every early end is reported the same way
             bar.close()
-            _early_end(exc, pipeline.last_summary)
+            early_end(exc, pipeline.last_summary)
         bar.close()
     if summary.frames == 0:
         raise ValueError(f"no frames could be decoded from {source}")
     # Each stage timed at its own work within this run (so slowed by the others beside it).
-    click.echo(f"{_summary_line(summary)} (per stage: {_stage_rates(summary)} frames/s)", err=True)
+    click.echo(f"{summary_line(summary)} (per stage: {stage_rates(summary)} frames/s)", err=True)
 
 
 @main.command("configs")
@@ -175,155 +184,6 @@ def configs_command() -> None:
 
     for name in preset_names():
         click.echo(f"{name:<12}{preset_path(name)}")
-
-
-@main.command("detect")
-@click.argument("source")
-@click.option(
-    "--out", "out_path", required=True, type=click.Path(dir_okay=False), help=".jsonl or .txt (MOT det)."
-)
-@click.option("--detector", "detector_spec", help="Detector spec (default: the config's, yolox-nano).")
-@click.option("--weights", help="Weights file for the detector (no lookup, no download).")
-@click.option("--classes", help="Comma-separated class names to keep (default: road users).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="Where the detector runs.")
-@click.option("--fps", type=float, help="Frame rate for sources without one (image folders).")
-@click.option(
-    "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@_user_errors
-def detect_command(
-    source, out_path, detector_spec, weights, classes, device, fps, config_path, overrides, overwrite
-):
-    """Detections only, no tracking: SOURCE (video, image folder in sorted name order, camera,
-    URL) to FILE.jsonl ({"frame", "time_s", "class", "score", "xyxy"} per detection) or FILE.txt
-    (MOT det). Track them later with --detector file:FILE."""
-    from .detect import detector_from_config
-    from .detect.files import detection_format, write_detections
-    from .sink import refuse_existing, refuse_inputs
-    from .source import open_source
-
-    detection_format(out_path)
-    out = Path(out_path)
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"--out {out_path}: folder {out.parent} does not exist")
-    extra = [f"detector.weights={weights}"] if weights else []
-    extra += [f"detector.device={device}"] if device else []
-    config = _video_config(config_path, overrides, detector_spec, *extra)
-    refuse_inputs(_inputs(source, config_path, config), [("--out", out_path)])
-    refuse_existing((out_path,), overwrite, "pass --overwrite to replace it")
-    if classes:
-        config = replace_section(config, "detector", classes=_class_list(classes))
-    stream = open_source(source, fps)
-    detector = detector_from_config(config)
-    bar = _Progress(stream.num_frames)
-    try:
-        frames = write_detections(detector, stream, out, config.run.batch_size, lambda: bar.update(None))
-    finally:
-        bar.close()
-    if frames == 0:
-        out.unlink(missing_ok=True)
-        raise ValueError(f"no frames could be decoded from {source}")
-    click.echo(f"{frames} frames -> {out_path}", err=True)
-
-
-def _inputs(source, config_path, config) -> list[str]:
-    """The files a run reads, which no output may replace: the source, the config file, and
-    the detector's detection file and weights."""
-    found = [*([str(source)] if source is not None else []), *([config_path] if config_path else [])]
-    kind = config.detector.kind
-    found += [kind.split(":", 1)[1]] if kind.startswith(("file:", "onnx:")) else []
-    return found + ([config.detector.weights] if config.detector.weights else [])
-
-
-def _refuse_out_dir(out_dir, inputs, outputs) -> None:
-    """Before any work: no output in --out-dir is one of the ``inputs`` (click has checked
-    that --out-dir is no file)."""
-    from .sink import refuse_inputs
-
-    refuse_inputs(inputs, [("--out-dir", p) for pair in outputs for p in pair if p is not None])
-
-
-def _summary_line(summary) -> str:
-    text = f"{summary.frames} frames, {summary.tracks} tracks, {summary.fps:.1f} frames/s"
-    if summary.corrupt_frames_skipped:
-        text += f", {summary.corrupt_frames_skipped} corrupt frames skipped"
-    if summary.dropped_frames:
-        text += f", {summary.dropped_frames} frames dropped (latest-frame policy)"
-    if summary.invalid_detections:
-        text += f", {summary.invalid_detections} invalid detections dropped (NaN, infinite or empty boxes)"
-    if summary.reconnects:
-        gaps = ", ".join(f"{g:.1f}" for g in summary.gaps_s[-5:])
-        text += f", {summary.reconnects} reconnects (gaps {gaps} s)"
-    return text
-
-
-def _stage_rates(summary) -> str:
-    return ", ".join(f"{k} {v:.0f}" for k, v in summary.stage_fps().items())
-
-
-@contextlib.contextmanager
-def _signals_stop(pipeline):
-    """SIGINT and SIGTERM end a run the same way: at the next frame boundary, outputs
-    finalised, one message (exit codes 130 and 143). A second signal stops at once."""
-    from .pipeline import Terminated
-
-    reasons = {signal.SIGINT: KeyboardInterrupt, signal.SIGTERM: Terminated}
-
-    def handler(signum, frame):
-        if pipeline.stop_requested:  # asked twice: do not wait for the frame
-            raise reasons[signum]()
-        pipeline.request_stop(reasons[signum])
-
-    try:
-        previous = {sig: signal.signal(sig, handler) for sig in reasons}
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _early_end(exc: BaseException, summary) -> None:
-    """One line on stderr for a run that ended early, and its exit code."""
-    from .pipeline import Terminated
-
-    frames = summary.frames if summary else 0
-    outputs = ", ".join(str(p) for p in summary.outputs) if summary and summary.outputs else ""
-    kept = f"outputs finalised up to frame {frames}: {outputs}" if outputs else "no output written"
-    if isinstance(exc, KeyboardInterrupt):
-        what, code = "interrupted", 130
-    elif isinstance(exc, Terminated):
-        what, code = "terminated (SIGTERM)", 143
-    else:
-        stage = getattr(exc, "stage", None)
-        where = f"{stage} stage failed" if stage else "failed"
-        detail = str(exc) if isinstance(exc, USER_ERRORS) else f"{type(exc).__name__}: {exc}"
-        what = f"error: {where} after {frames} frames: {detail}"
-        code = 2 if isinstance(exc, USER_ERRORS) and frames == 0 else 1
-    click.echo(f"{what}; {kept}", err=True)
-    sys.exit(code)
-
-
-class _Progress:
-    """tqdm on stderr: frames/s and ETA for files (known length), a frames/s line for streams."""
-
-    def __init__(self, total: int | None) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, unit="frame", disable=not sys.stderr.isatty(), dynamic_ncols=True)
-        self.n = 0
-
-    def update(self, _result) -> None:
-        self.n += 1
-        self.bar.update(1)
-
-    def close(self) -> None:
-        self.bar.close()
 
 
 @main.command("batch")
@@ -384,8 +244,8 @@ def batch_command(
     videos = expand_inputs(inputs)
     # threads per video: see batch.per_video_config (one core per video by default)
     job = BatchJob(diff_from_default(config), str(out_dir), not no_video, tracks_format, threads)
-    _refuse_out_dir(
-        out_dir, [*videos, *_inputs(None, config_path, config)], [video_outputs(v, job) for v in videos]
+    refuse_out_dir(
+        out_dir, [*videos, *inputs_of(None, config_path, config)], [video_outputs(v, job) for v in videos]
     )
     from tqdm import tqdm
 
@@ -431,7 +291,7 @@ def multi_command(sources, out_dir, detector_spec, config_path, overrides, fps, 
 
     config = _video_config(config_path, overrides, detector_spec)
     paths = output_paths(out_dir, sources, not no_video)
-    _refuse_out_dir(out_dir, [*sources, *_inputs(None, config_path, config)], paths)
+    refuse_out_dir(out_dir, [*sources, *inputs_of(None, config_path, config)], paths)
     detector = detector_from_config(config)
     summaries, stats, wall_s = run_multi(config, detector, list(sources), out_dir, not no_video, fps)
     for s in summaries:

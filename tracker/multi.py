@@ -23,8 +23,8 @@ import numpy as np
 
 from .config import Config
 from .detect import Detector
+from .output_paths import stream_stem
 from .outputs import StreamOutputs
-from .sink import stream_stem
 from .source import Source, open_source
 from .stages import FrameItem, Result, StageTimes, TrackStep, decode_stage, detect_stage, frame_step_s
 from .threads import END, StageThread, get_or_raise

@@ -18,8 +18,9 @@ import numpy as np
 
 from . import threads
 from .config import Config
+from .output_paths import track_format_for
 from .render import Renderer
-from .sink import TrackWriter, VideoWriter, track_format_for, video_writer
+from .sink import TrackWriter, VideoWriter, video_writer
 from .stages import Result, StageTimes
 from .threads import END, mark_stage
 from .tracks import Tracker

@@ -25,8 +25,8 @@ import numpy as np
 
 from .config import Config, load_config
 from .detect import Detector, detector_from_config
+from .output_paths import check_outputs
 from .outputs import StreamOutputs
-from .sink import check_outputs
 from .source import Source, open_source
 from .stages import (
     IteratorFeed,

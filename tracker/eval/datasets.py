@@ -31,7 +31,7 @@ from ..formats import (
     read_seqmap,
     write_lines_atomic,
 )
-from ..sink import same_file
+from ..output_paths import same_file
 from ..structures import Detections, Tracks
 from ..tracks import Tracker
 from .metrics import ClassMetrics, evaluate_kitti, evaluate_mot

@@ -7,8 +7,8 @@ from pathlib import Path
 from ..config import Config
 from ..detect import Detector
 from ..formats import read_mot
+from ..output_paths import refuse_inputs
 from ..pipeline import Pipeline, RunSummary
-from ..sink import refuse_inputs
 from .metrics import ClassMetrics, evaluate_mot
 
 VIDEO_CLASS = "object"
