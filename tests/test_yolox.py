@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_torch_network_from_the_onnx_file_agrees_with_onnxruntime():
             _settings(weights=str(ONNX), input_size=416, runtime=runtime, cross_class_iou=1.0),
             threads=1,
         )
-        ours.views = lambda h, w: [whole_frame_view(h, w, 416)._replace_canvas((416, 416))]
+        ours.views = lambda h, w: [dataclasses.replace(whole_frame_view(h, w, 416), canvas_hw=(416, 416))]
         found = ours.detect([Frame(0, 0.0, image)])[0]
         assert len(found) == len(reference) >= 2
         order_a, order_b = np.argsort(-found.score), np.argsort(-reference.score)

@@ -50,10 +50,6 @@ class View:
     canvas_hw: tuple[int, int]
     inner: tuple[bool, bool, bool, bool] = (False, False, False, False)
 
-    def _replace_canvas(self, canvas_hw: tuple[int, int]) -> View:
-        """The same view on a larger canvas (more padding), e.g. a square one as exports use."""
-        return View(self.x0, self.y0, self.width, self.height, self.scale, canvas_hw, self.inner)
-
 
 def _ceil32(x: float) -> int:
     return max(32, int(math.ceil(x / 32.0)) * 32)
