@@ -58,18 +58,10 @@ def test_kitti_labels_dontcare_and_ignore(tmp_path):
     assert KITTI_CLASSES[table.class_id[1]] == "van"
 
 
-def test_pointrcnn_scores_map_through_a_sigmoid(tmp_path):
-    path = tmp_path / "d.txt"
-    path.write_text(pointrcnn_line(0, 2, (1, 2, 30, 40), 0.0) + pointrcnn_line(1, 1, (1, 2, 30, 40), 4.0))
-    table = read_pointrcnn(path)
-    np.testing.assert_allclose(table.score, [0.5, 1 / (1 + np.exp(-4))], rtol=1e-6)
-    assert [KITTI_CLASSES[c] for c in table.class_id] == ["car", "pedestrian"]
-
-
 @pytest.mark.parametrize(
     "line,message",
     [
-        ("0,2,1,2,30,40,5.0\n", "expected 15 columns, got 7"),
+        ("0,2,1,2,30,40,5.0\n", r"expected 15 columns \(PointRCNN\), got 7"),
         ("0,2,1,2,30,40,nan,1,1,1,0,0,0,0,0\n", "score is not finite"),
         ("0,2,30,2,1,40,5.0,1,1,1,0,0,0,0,0\n", "negative size"),
         ("x,2,1,2,30,40,5.0,1,1,1,0,0,0,0,0\n", "frame is not a number"),

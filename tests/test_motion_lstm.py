@@ -188,13 +188,16 @@ def test_eval_motion_json_form(tmp_path):
     for per in data.values():
         assert set(per) == {"1", "5", "10"}
         for scores in per.values():
-            assert set(scores) == {"center_err_px", "center_err_rel", "iou"}
+            assert set(scores) == {"center_err_px", "center_err_rel", "iou", "per_class"}
             assert np.isfinite(scores["center_err_px"]) and 0 <= scores["iou"] <= 1
+            assert set(scores["per_class"]) == {"car", "pedestrian"}
     # 3 boxes before t plus t itself, and t+10 inside the track: 40-3-10 car + 25-3-10 pedestrian
-    assert any(
-        line.split()[:2] == ["kalman", "10"] and line.split()[-1] == "39"
-        for line in result.output.splitlines()
-    )
+    rows = [line.split() for line in result.output.splitlines()]
+    assert ["kalman", "all", "10"] in [r[:3] for r in rows]
+    assert next(r for r in rows if r[:3] == ["kalman", "all", "10"])[-1] == "39"
+    assert next(r for r in rows if r[:3] == ["kalman", "car", "10"])[-1] == "27"
+    assert next(r for r in rows if r[:3] == ["kalman", "pedestrian", "10"])[-1] == "12"
+    assert data["kalman"]["10"]["per_class"]["pedestrian"]["samples"] == 12
 
 
 def test_trajectory_samples_need_four_consecutive_boxes():

@@ -26,7 +26,7 @@ class StillBoxes:
     def __init__(self, config=None) -> None:
         self.warps = 0
 
-    def initiate(self, xyxy):
+    def initiate(self, xyxy, velocity=None):
         xyxy = np.asarray(xyxy, np.float64).reshape(-1, 4)
         mean = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], axis=1)
         return mean, np.ones((len(mean), 4))

@@ -259,6 +259,7 @@ def _solve_sparse(r: np.ndarray, c: np.ndarray, cost: np.ndarray) -> tuple[np.nd
 
 _TENTATIVE = np.int8(TrackState.TENTATIVE)
 _CONFIRMED = np.int8(TrackState.CONFIRMED)
+_LOST = np.int8(TrackState.LOST)
 
 
 def _nonzero(mask: np.ndarray) -> np.ndarray:
@@ -290,8 +291,12 @@ def associate_byte(
     det_score: np.ndarray,
     assoc: AssociationConfig,
     life: LifecycleConfig,
+    last_xyxy: np.ndarray | None = None,
 ) -> Matches:
     """Match a frame's detections to the tracks' predicted boxes in BYTE's rounds.
+
+    ``last_xyxy``: each track's last observed box, for the re-finding round of lost tracks
+    (``assoc.refind_max_cost``).
 
     ``track_state`` holds each track's ``TrackState``. Detections split by score: confident
     ones (``life.high_score`` and up) and a low-score reserve (down to ``life.low_score``).
@@ -320,6 +325,20 @@ def associate_byte(
     #    weak detection is evidence for a track that is there, not for one that vanished).
     left = _nonzero((r.track_det < 0) & (track_state == _CONFIRMED))
     r.round(left, low, assoc.low_max_cost, use_iou=True)
+
+    # 2b. Re-finding: lost tracks vs confident detections still free, against the box where
+    #     each was last seen. After a gap of many frames the prediction may have run off (a
+    #     car that stopped behind another, a velocity taken from a turn); the last observation
+    #     has not (OC-SORT's observation-centric recovery).
+    if assoc.refind_max_cost > 0 and last_xyxy is not None:
+        lost = _nonzero((r.track_det < 0) & (track_state == _LOST))
+        if len(lost):
+            free = high[~r.det_used[high]]
+            if len(free):
+                last = PairCosts(assoc.cost, last_xyxy[lost], dets_xyxy[free], assoc.refind_max_cost)
+                m = last.match(np.arange(len(lost)), np.arange(len(free)), assoc.refind_max_cost)
+                r.track_det[lost[m.track_idx]] = free[m.det_idx]
+                r.det_used[free[m.det_idx]] = True
 
     # 3. Tentative tracks vs the detections nobody took that could start a track.
     tentative = _nonzero(track_state == _TENTATIVE)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .config_base import ConfigError
 from .config_base import in_range as _in_range
 from .config_base import one_of as _one_of
@@ -58,10 +60,19 @@ class AssociationConfig:
     low_max_cost: float = 0.6
     # Gate for tentative tracks, which have no velocity estimate yet.
     tentative_max_cost: float = 0.8
+    # Gate of the re-finding round: lost tracks vs detections still free, against each lost
+    # track's last observed box instead of its prediction (0 = no such round).
+    refind_max_cost: float = 0.0
 
     def validate(self, key: str) -> None:
         _one_of(self.cost, COST_KINDS, f"{key}.cost")
-        for name in ("max_cost", "recovery_max_cost", "low_max_cost", "tentative_max_cost"):
+        for name in (
+            "max_cost",
+            "recovery_max_cost",
+            "low_max_cost",
+            "tentative_max_cost",
+            "refind_max_cost",
+        ):
             _in_range(getattr(self, name), 0.0, 2.0, f"{key}.{name}")
 
 
@@ -78,6 +89,10 @@ class LifecycleConfig:
     # A confirmed track is reported once its best detection score has reached this, and from
     # then on: weak detections may extend a track, but only strong evidence makes it visible.
     report_score: float = 0.0
+    # A track's evidence that it is real, which report_score thresholds: "max", its best
+    # detection's score; "accumulate", 1 - prod(1 - score) over its detections: with calibrated
+    # scores (precisions) the chance that not all of them were false.
+    evidence: str = "max"
     # Consecutive matched frames before a new track is reported.
     min_hits: int = 2
     # A new track this confident is reported at once (1.01 = never).
@@ -90,6 +105,10 @@ class LifecycleConfig:
     output_box: str = "detection"
     # Recent boxes kept per track (ring buffer) for trails and learned motion.
     history_len: int = 30
+    # A new track starts with the velocity of established tracks near it (within about this
+    # many of its box heights), not still: see GroupTracker._neighbour_velocity. 0 = still.
+    # On KITTI with either detector it halves the car id switches (RRC 102 -> 42).
+    birth_velocity_radius: float = 4.0
 
     def validate(self, key: str) -> None:
         _in_range(self.low_score, -1e9, self.high_score, f"{key}.low_score")
@@ -97,7 +116,47 @@ class LifecycleConfig:
         _in_range(self.max_lost_s, 0.0, 1e9, f"{key}.max_lost_s")
         _in_range(self.report_lost_s, 0.0, self.max_lost_s, f"{key}.report_lost_s")
         _one_of(self.output_box, BOX_OUTPUTS, f"{key}.output_box")
+        _one_of(self.evidence, ("max", "accumulate"), f"{key}.evidence")
         _positive(self.history_len, f"{key}.history_len")
+        _in_range(self.birth_velocity_radius, 0.0, 1000.0, f"{key}.birth_velocity_radius")
+
+
+@dataclass(frozen=True)
+class ScoreMap:
+    """A monotone map from a detector's own scores to calibrated ones: the share of its
+    detections at that score that are real objects, measured by ``track calibrate``. Linear
+    between the points, constant beyond the ends; no points = scores are used as they come.
+
+    The tracker's score thresholds act on the mapped scores, so that one set of thresholds
+    serves detectors whose raw scores differ (PointRCNN's logits, RRC's [0, 1] confidences).
+    """
+
+    # Raw scores, strictly increasing.
+    raw: tuple[float, ...] = ()
+    # Calibrated score at each raw score, non-decreasing, in [0, 1].
+    calibrated: tuple[float, ...] = ()
+    # How the map was fitted (isotonic or logistic): a record, not used by the tracker.
+    method: str = ""
+
+    def validate(self, key: str) -> None:
+        if len(self.raw) != len(self.calibrated):
+            raise ConfigError(
+                f"{key}: raw and calibrated need as many points ({len(self.raw)} != {len(self.calibrated)})"
+            )
+        if len(self.raw) == 1:
+            raise ConfigError(f"{key}: a map needs at least two points, or none")
+        if any(b <= a for a, b in zip(self.raw, self.raw[1:], strict=False)):
+            raise ConfigError(f"{key}.raw: scores must increase strictly")
+        if any(b < a for a, b in zip(self.calibrated, self.calibrated[1:], strict=False)):
+            raise ConfigError(f"{key}.calibrated: a score map must not decrease")
+        for value in self.calibrated:
+            _in_range(value, 0.0, 1.0, f"{key}.calibrated")
+
+    def __call__(self, scores):
+        """The calibrated scores (``scores`` unchanged when the map is empty)."""
+        if not self.raw:
+            return scores
+        return np.interp(scores, self.raw, self.calibrated).astype(np.float32)
 
 
 DEFAULT_CLASS_GROUPS = (
@@ -131,9 +190,12 @@ class TrackerConfig:
     # Width and height factors applied about each incoming detection's centre: calibrates a
     # detector whose boxes are consistently too wide or tall for the objects (set per class).
     box_scale: tuple[float, float] = (1.0, 1.0)
+    # The detector's scores -> calibrated scores, before any threshold (set per class).
+    score_map: ScoreMap = field(default_factory=ScoreMap)
 
     def validate(self, key: str) -> None:
         _positive(self.frame_rate, f"{key}.frame_rate")
+        self.score_map.validate(f"{key}.score_map")
         if len(self.box_scale) != 2:
             raise ConfigError(f"{key}.box_scale: expected [width, height] factors, got {self.box_scale}")
         for factor in self.box_scale:

@@ -16,12 +16,20 @@ import numpy as np
 from .structures import Detections, Tracks
 
 # Class names of KITTI ground truth and detections, lower case; the index is the class id.
-KITTI_CLASSES = ("car", "van", "truck", "pedestrian", "person_sitting", "cyclist", "tram", "misc")
+# Every type of the KITTI devkit (Car ... Misc, DontCare) and ``Person``, which real tracking
+# labels use for a person sitting (TrackEval's Kitti2DBox: a pedestrian distractor). New types
+# go at the end, so that class ids stay what they were.
+KITTI_CLASSES = ("car", "van", "truck", "pedestrian", "person_sitting", "cyclist", "tram", "misc", "person")
 _KITTI_TYPE_NAMES = {name: name.capitalize() for name in KITTI_CLASSES}
 _KITTI_TYPE_NAMES["person_sitting"] = "Person_sitting"
+# Ground truth TrackEval neither rewards nor penalises when scoring a class (KITTI 2D box).
+KITTI_DISTRACTORS = {"car": ("van",), "pedestrian": ("person", "person_sitting")}
 # PointRCNN (AB3DMOT) detection files number their types 1 pedestrian, 2 car, 3 cyclist.
 _POINTRCNN_TYPES = {1: "pedestrian", 2: "car", 3: "cyclist"}
-POINTRCNN_CLASS_DIRS = ("car", "pedestrian", "cyclist")
+# Folders of a KITTI detection set, one per class (``DET/<class>/SSSS.txt``).
+KITTI_CLASS_DIRS = ("car", "pedestrian", "cyclist")
+# Layouts of a per-class detection file, told apart by their column count.
+DETECTION_LAYOUTS = ("pointrcnn", "rrc")
 
 
 class FormatError(ValueError):
@@ -173,26 +181,79 @@ def read_kitti_labels(path: str | Path) -> BoxTable:
 def read_pointrcnn(path: str | Path) -> BoxTable:
     """PointRCNN detections (comma separated, 15 columns; see ../shared/data/kitti/README.md).
 
-    The raw score (about -5..15, not a probability) is mapped to (0, 1) with a sigmoid, which
-    is monotone, so that thresholds read as confidences.
+    Scores are the detector's own, raw (about -5..15, not probabilities): a score map measured
+    by ``track calibrate`` (``tracker.per_class.<class>.score_map``) makes them comparable.
     """
     path = Path(path)
     rows = []
     for lineno, line in _lines(path):
-        f = _fields(path, lineno, line, ",", 7)
+        f = _fields(path, lineno, line, ",", 1)
         if len(f) != 15:
-            raise FormatError(f"{path}:{lineno}: expected 15 columns, got {len(f)}")
+            raise FormatError(f"{path}:{lineno}: expected 15 columns (PointRCNN), got {len(f)}")
         frame = _integer(path, lineno, f[0], "frame")
         type_id = _integer(path, lineno, f[1], "type id")
         if type_id not in _POINTRCNN_TYPES:
             raise FormatError(f"{path}:{lineno}: unknown type id {type_id} (expected 1, 2 or 3)")
-        x1, y1, x2, y2 = (_number(path, lineno, v, "box coordinate") for v in f[2:6])
-        _box(path, lineno, x1, y1, x2, y2)
-        raw = _number(path, lineno, f[6], "score")
-        score = 1.0 / (1.0 + math.exp(-max(min(raw, 50.0), -50.0)))
         cls = KITTI_CLASSES.index(_POINTRCNN_TYPES[type_id])
-        rows.append((frame, -1, x1, y1, x2, y2, score, cls, False))
+        rows.append(_detection_row(path, lineno, frame, f[2:6], f[6], cls))
     return BoxTable.from_rows(rows)
+
+
+def read_rrc(path: str | Path, class_name: str) -> BoxTable:
+    """Per-class 2D detections ``frame,x1,y1,x2,y2,score`` (comma separated, 0-based frames, as
+    the RRC files of KITTI trackers circulate): there is no class column, ``class_name`` (the
+    folder's) is the class of every row."""
+    path = Path(path)
+    cls = KITTI_CLASSES.index(class_name)
+    rows = []
+    for lineno, line in _lines(path):
+        f = _fields(path, lineno, line, ",", 1)
+        if len(f) != 6:
+            raise FormatError(f"{path}:{lineno}: expected 6 columns (frame,x1,y1,x2,y2,score), got {len(f)}")
+        frame = _integer(path, lineno, f[0], "frame")
+        rows.append(_detection_row(path, lineno, frame, f[1:5], f[5], cls))
+    return BoxTable.from_rows(rows)
+
+
+def _detection_row(path: Path, lineno: int, frame: int, box: list[str], score: str, cls: int) -> tuple:
+    """A checked ``BoxTable`` row of a detection: x1, y1, x2, y2 and score as written."""
+    if frame < 0:
+        raise FormatError(f"{path}:{lineno}: negative frame number {frame}")
+    x1, y1, x2, y2 = (_number(path, lineno, v, "box coordinate") for v in box)
+    _box(path, lineno, x1, y1, x2, y2)
+    return (frame, -1, x1, y1, x2, y2, _number(path, lineno, score, "score"), cls, False)
+
+
+def detection_layout(path: str | Path) -> str | None:
+    """``pointrcnn`` (15 columns) or ``rrc`` (6 columns) by the first data line of a per-class
+    detection file; None for an empty file, which either layout may be."""
+    for lineno, line in _lines(path):
+        count = len(line.split(","))
+        if count == 15:
+            return "pointrcnn"
+        if count == 6:
+            return "rrc"
+        raise FormatError(
+            f"{path}:{lineno}: {count} comma-separated columns: neither PointRCNN (15) nor "
+            "frame,x1,y1,x2,y2,score (6)"
+        )
+    return None
+
+
+def read_class_detections(path: str | Path, class_name: str, layout: str = "auto") -> BoxTable:
+    """One per-class KITTI detection file in either layout (``auto``: by its columns)."""
+    if layout == "auto":
+        layout = detection_layout(path) or "rrc"
+    if layout == "pointrcnn":
+        table = read_pointrcnn(path)
+        wrong = table.class_id != KITTI_CLASSES.index(class_name)
+        if wrong.any():
+            found = KITTI_CLASSES[int(table.class_id[wrong][0])]
+            raise FormatError(f"{path}: a {found} detection in the {class_name} folder")
+        return table
+    if layout == "rrc":
+        return read_rrc(path, class_name)
+    raise ValueError(f"detection layout: expected auto, {', '.join(DETECTION_LAYOUTS)}, got {layout!r}")
 
 
 def format_kitti_tracks(frame: int, tracks: Tracks, class_names: tuple[str, ...]) -> list[str]:

@@ -22,6 +22,8 @@ _TENTATIVE = np.int8(TrackState.TENTATIVE)
 _CONFIRMED = np.int8(TrackState.CONFIRMED)
 _LOST = np.int8(TrackState.LOST)
 _REMOVED = np.int8(TrackState.REMOVED)
+# Weight of "still" in a new track's motion prior, against neighbours weighing up to 1 each.
+_STILL_PRIOR_WEIGHT = 0.5
 
 
 @dataclass
@@ -122,7 +124,9 @@ class GroupTracker:
         predicted = self.motion.boxes(t.mean) if len(t) else np.zeros((0, 4))
 
         # 2. Associate: BYTE's split of the detections by score and its matching rounds.
-        matches = associate_byte(predicted, t.state, dets.xyxy, dets.score, self.config.association, life)
+        matches = associate_byte(
+            predicted, t.state, dets.xyxy, dets.score, self.config.association, life, t.det_xyxy
+        )
         track_matched = np.full(len(t), -1, np.int64)  # detection index per track
         track_matched[matches.track_idx] = matches.det_idx
         det_used = np.zeros(len(dets), bool)
@@ -170,7 +174,10 @@ class GroupTracker:
         t.seen_s[rows] = time_s
         score = dets.score[cols]
         t.score[rows] = score
-        t.confidence[rows] = np.maximum(t.confidence[rows], score)
+        if self.config.lifecycle.evidence == "accumulate":
+            t.confidence[rows] = 1.0 - (1.0 - t.confidence[rows]) * (1.0 - np.clip(score, 0.0, 1.0))
+        else:
+            t.confidence[rows] = np.maximum(t.confidence[rows], score)
         t.det_xyxy[rows] = boxes
         self._vote(rows, dets.class_id[cols], score)
         self._record_history(rows, boxes, time_s)
@@ -225,7 +232,7 @@ class GroupTracker:
     def _birth(self, dets: Detections, time_s: float) -> None:
         n = len(dets)
         life = self.config.lifecycle
-        mean, cov = self.motion.initiate(dets.xyxy)
+        mean, cov = self.motion.initiate(dets.xyxy, self._neighbour_velocity(dets.xyxy, time_s))
         k = len(self.class_ids)
         votes = np.zeros((n, k))
         cols = np.searchsorted(self.class_ids, dets.class_id) if k > 1 else np.zeros(n, np.int64)
@@ -255,6 +262,34 @@ class GroupTracker:
             hist_count=np.ones(n, np.int64),
         )
         self.table = self.table.extend(new)
+
+    def _neighbour_velocity(self, xyxy: np.ndarray, time_s: float) -> np.ndarray | None:
+        """A motion prior for new tracks at ``xyxy``: the image velocity of the established
+        tracks near each, weighted by closeness, shrunk towards still where none is near.
+
+        Objects that are near in the image move alike there: when the camera turns, everything
+        sweeps across the image together, and a car appearing in a queue moves with the queue.
+        At 10 frames/s a small car can move its own width per frame, so a track born still
+        would take the next car's box. ``tracker.lifecycle.birth_velocity_radius`` 0 = still.
+        """
+        radius = self.config.lifecycle.birth_velocity_radius
+        t = self.table
+        if radius <= 0 or not len(t) or not len(xyxy):
+            return None
+        ready = (t.state == _CONFIRMED) & (t.seen_s == time_s) & (t.hits >= 3)
+        if not ready.any():
+            return None
+        mean = t.mean[ready]
+        centres = self.motion.future_centres(mean, np.array([0.0, 0.1]))
+        velocity = (centres[:, 1] - centres[:, 0]) / 0.1  # (M, 2) pixels/s
+        here = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+        boxes = self.motion.boxes(mean)
+        there = (boxes[:, :2] + boxes[:, 2:]) / 2
+        # Distances in units of the new box's height: radius heights away weighs e^-0.5.
+        height = np.maximum(xyxy[:, 3] - xyxy[:, 1], 1.0)
+        d2 = ((here[:, None, :] - there[None, :, :]) ** 2).sum(-1) / (radius * height[:, None]) ** 2
+        weight = np.exp(-0.5 * d2)
+        return (weight @ velocity) / (weight.sum(axis=1, keepdims=True) + _STILL_PRIOR_WEIGHT)
 
     def _report(self, time_s: float) -> Tracks:
         t = self.table

@@ -53,6 +53,7 @@ class Tracker:
         # Detections dropped for NaN or infinite coordinates or scores, or empty boxes.
         self.invalid_detections = 0
         self._time_s: float | None = None
+        self._score_maps: dict[int, object] = {}
 
     def _allocate_ids(self, n: int, public: bool = True) -> np.ndarray:
         """``n`` ids unique across the groups: public ones consecutive from 1 (a track gets one
@@ -109,6 +110,7 @@ class Tracker:
         if not valid.all():
             self.invalid_detections += int((~valid).sum())
             detections = detections[valid]
+        detections = self._calibrated(detections)
         keys = [self._group_key(int(c)) for c in np.unique(detections.class_id)]
         if len(set(keys)) > 1 and self.config.cross_class_nms_iou < 1.0:
             detections = self._suppress_cross_class(detections)
@@ -125,6 +127,25 @@ class Tracker:
             if len(group.table) or len(group_dets):
                 parts.append(group.step(group_dets, time_s, dt))
         return Tracks.concatenate(parts)
+
+    def _calibrated(self, dets: Detections) -> Detections:
+        """Scores through each class's ``score_map`` (before thresholds and cross-class NMS,
+        so that classes with differently scaled raw scores compare fairly)."""
+        if not len(dets):
+            return dets
+        score = dets.score
+        for class_id in np.unique(dets.class_id):
+            class_id = int(class_id)
+            score_map = self._score_maps.get(class_id)
+            if score_map is None:
+                score_map = self.config.for_class(self._name(class_id)).score_map
+                self._score_maps[class_id] = score_map
+            if score_map.raw:
+                if score is dets.score:
+                    score = score.copy()
+                mask = dets.class_id == class_id
+                score[mask] = score_map(dets.score[mask])
+        return dets if score is dets.score else Detections(dets.xyxy, score, dets.class_id)
 
     def _suppress_cross_class(self, dets: Detections) -> Detections:
         """Drop a box that overlaps a stronger box of another class group: one object, one box

@@ -4,7 +4,9 @@ command runs with, and the dataset options."""
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
+from pathlib import Path
 
 import click
 
@@ -51,10 +53,30 @@ def video_config(config_path: str | None, overrides, detector_spec: str | None =
     return load_config(config_path or preset_path("default"), extra)
 
 
+def command_line(name: str) -> str:
+    """The command as typed (``track NAME ...``), for the header of a file it writes; when not
+    run from a shell (tests, the Python API), rebuilt from the parsed options."""
+    argv = sys.argv
+    if len(argv) > 1 and argv[1] == name and Path(argv[0]).name == "track":
+        return "track " + " ".join(shlex.quote(a) for a in argv[1:])
+    params = click.get_current_context().params
+    options = " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in params.items() if v)
+    return f"track {name} {options}"
+
+
 def class_list(classes: str) -> tuple[str, ...]:
     """``--classes car,pedestrian`` -> ("car", "pedestrian")."""
     return tuple(c.strip() for c in classes.split(",") if c.strip())
 
+
+DET_FORMAT_OPTION = click.option(
+    "--det-format",
+    type=click.Choice(["auto", "pointrcnn", "rrc", "mot", "jsonl"]),
+    default="auto",
+    show_default=True,
+    help="KITTI detection files: PointRCNN (15 columns), frame,x1,y1,x2,y2,score (rrc), MOT det "
+    "lines, or track detect's JSON Lines; auto tells them apart by their columns.",
+)
 
 _DATASET_OPTIONS = [
     click.argument("data", type=click.Path(path_type=str)),
@@ -63,8 +85,9 @@ _DATASET_OPTIONS = [
         "--detections",
         default="det_pointrcnn",
         show_default=True,
-        help="KITTI: sub-folder of DATA with {car,pedestrian,cyclist}/SSSS.txt detection files.",
+        help="KITTI: sub-folder of DATA with {car,pedestrian,cyclist}/SSSS.txt or SSSS.jsonl detections.",
     ),
+    DET_FORMAT_OPTION,
     click.option(
         "--config", "config_path", help="YAML config file, or a shipped preset by name (track configs)."
     ),
@@ -74,7 +97,7 @@ _DATASET_OPTIONS = [
 
 
 def dataset_options(func):
-    """DATA, --format, --detections, --config, --set and --fps."""
+    """DATA, --format, --detections, --det-format, --config, --set and --fps."""
     for decorator in reversed(_DATASET_OPTIONS):
         func = decorator(func)
     return func

@@ -3,13 +3,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import click
 
+from ..config import Config, config_from_dict, config_to_dict, load_config
+from ..config_base import diff
 from ..formats import write_lines_atomic
-from .common import class_list, dataset_options, load_preset, user_errors, video_config
+from ..output_paths import refuse_inputs
+from .common import (
+    DET_FORMAT_OPTION,
+    class_list,
+    command_line,
+    dataset_options,
+    load_preset,
+    user_errors,
+    video_config,
+)
 
 
 @click.command("eval")
@@ -37,6 +49,7 @@ def eval_command(
     data,
     fmt,
     detections,
+    det_format,
     config_path,
     overrides,
     fps,
@@ -59,7 +72,7 @@ def eval_command(
         _eval_video(data, gt_path, detector_spec, config_path, overrides, results_out, json_path)
         return
     config = load_preset(config_path, overrides, fmt)
-    report = evaluate_dataset(data, fmt, config, results_out, detections, fps, interpolate_gaps)
+    report = evaluate_dataset(data, fmt, config, results_out, detections, fps, interpolate_gaps, det_format)
     rows = [("ALL", cls, m) for cls, m in report.metrics["COMBINED"].items()]
     if per_sequence:
         per = report.metrics.items()
@@ -118,31 +131,42 @@ def metrics_table(rows) -> str:
 )
 @user_errors
 def tune_command(
-    data, fmt, detections, config_path, overrides, fps, out_path, trials, classes, seed, workers, space_path
+    data,
+    fmt,
+    detections,
+    det_format,
+    config_path,
+    overrides,
+    fps,
+    out_path,
+    trials,
+    classes,
+    seed,
+    workers,
+    space_path,
 ):
-    """Random search of tracker settings on a dataset, per class; writes the best config.
+    """Random search of tracker settings on a dataset; writes the best config.
 
+    Shared settings first, then each class's own. A trial is judged by the mean over the
+    classes of the mean HOTA over sequences (each sequence one leave-one-sequence-out fold).
     Tune on a development split only, and judge the result on held-out sequences.
     """
     from ..eval.report import load_dataset
-    from ..eval.tune import load_space, tune, write_config
+    from ..eval.tune import load_space, tune, tuned_header, write_config
 
     config = load_preset(config_path, overrides, fmt)
-    dataset = load_dataset(data, fmt, detections, fps)
+    dataset = load_dataset(data, fmt, detections, fps, det_format)
     space = load_space(space_path) if space_path else None
     classes = class_list(classes) if fmt == "kitti" else None
 
-    def progress(cls, i, trial):
-        click.echo(f"{cls} trial {i + 1}/{trials}: HOTA {trial.hota:.2f}", err=True)
+    def progress(stage, i, trial):
+        hota = ", ".join(f"{c} {v:.2f}" for c, v in trial.hota.items())
+        click.echo(f"{stage} trial {i + 1}: objective {trial.objective():.2f} (HOTA {hota})", err=True)
 
     best, results = tune(dataset, config, classes, trials, seed, space, workers, progress)
     for r in results:
-        click.echo(
-            f"{r.cls}: start {r.start.hota:.2f} -> best {r.best.hota:.2f} "
-            f"(leave-one-sequence-out {r.loso_hota:.2f}; better on {r.sequences_improved}/"
-            f"{len(r.start.per_sequence)} sequences)"
-        )
-    write_config(out_path, best)
+        click.echo(f"{r.summary()} {r.best.params or 'start kept'}")
+    write_config(out_path, best, header=tuned_header(command_line("tune"), results, config_path))
     click.echo(f"wrote {out_path}")
 
 
@@ -150,28 +174,93 @@ def tune_command(
 @click.argument("data", type=click.Path(path_type=str))
 @click.option("--format", "fmt", type=click.Choice(["kitti", "mot"]), default="kitti", show_default=True)
 @click.option("--detections", default="det_pointrcnn", show_default=True, help="KITTI detection folder.")
-@click.option("--classes", default="car,pedestrian", show_default=True, help="KITTI classes to measure.")
+@DET_FORMAT_OPTION
+@click.option(
+    "--classes", default="car,pedestrian,cyclist", show_default=True, help="KITTI classes to measure."
+)
 @click.option(
     "--min-iou", type=click.FloatRange(0.05, 0.95), default=0.3, show_default=True, help="IoU to pair boxes."
 )
+@click.option(
+    "--method",
+    type=click.Choice(["auto", "isotonic", "logistic"]),
+    default="auto",
+    show_default=True,
+    help="Score map: auto keeps the one that predicts unseen sequences best (Brier score).",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Write a config with each class's box_scale and score_map (a start for track tune).",
+)
+@click.option("--config", "config_path", help="Config the written one starts from (default: the defaults).")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False), help="Reliability plots (PNG) here.")
 @user_errors
-def calibrate_command(data, fmt, detections, classes, min_iou):
-    """Measure how much wider or taller the detections are than the true boxes, per class and
-    per sequence, and print the box_scale that undoes a bias found on every sequence."""
-    from ..eval.calibrate import box_bias
+def calibrate_command(
+    data, fmt, detections, det_format, classes, min_iou, method, out_path, config_path, plot_dir
+):
+    """Measure a detector against ground truth, per class: how much wider or taller its boxes
+    are than the true ones (per sequence; box_scale undoes a bias found on every sequence), and
+    how its score relates to precision (a monotone score map, so that the tracker's thresholds
+    mean the same for every detector). Run it on a development split only."""
+    from ..eval.calibrate import SCORE_MAP_METHODS, box_bias, calibrate_scores, score_samples
     from ..eval.report import load_dataset
+    from ..eval.tune import write_config
 
-    dataset = load_dataset(data, fmt, detections, None)
+    dataset = load_dataset(data, fmt, detections, None, det_format)
+    if out_path:
+        refuse_inputs([*dataset.inputs, *([config_path] if config_path else [])], [("--out", out_path)])
     classes = class_list(classes) if fmt == "kitti" else ("pedestrian",)
-    for bias in box_bias(dataset, classes, min_iou):
+    methods = SCORE_MAP_METHODS if method == "auto" else (method,)
+    settings, calibrations = {}, []
+    biases = {b.cls: b for b in box_bias(dataset, classes, min_iou)}
+    for cls in classes:
+        bias = biases.get(cls)
+        if bias is None:
+            click.echo(f"{cls}: no detection matches a true box; nothing to measure")
+            continue
         click.echo(
-            f"{bias.cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "
+            f"{cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "
             f"height {bias.log_height:+.3f}"
         )
         for name, (n, lw, lh) in bias.per_sequence.items():
             click.echo(f"    {name}: {n:5d} pairs  width {lw:+.3f}  height {lh:+.3f}")
         width, height = bias.suggested_box_scale
-        click.echo(f"    -> tracker.per_class.{bias.cls}.box_scale: [{width}, {height}]")
+        click.echo(f"    -> tracker.per_class.{cls}.box_scale: [{width}, {height}]")
+        samples = score_samples(dataset, cls, box_scale=(width, height))
+        cal = calibrate_scores(samples, methods)
+        settings[cls] = {"box_scale": [width, height]}
+        if not cal.score_map.raw:
+            click.echo(f"    scores: {len(samples)} judged detections, all of one score: no score map")
+            continue
+        calibrations.append(cal)
+        brier = ", ".join(f"{m} {v:.4f}" for m, v in cal.brier.items())
+        click.echo(
+            f"    scores: {len(samples)} judged detections, precision {samples.hit.mean():.3f}; "
+            f"Brier score on unseen sequences: {brier} -> {cal.method}"
+        )
+        knots = ", ".join(
+            f"{r:g}:{c:.2f}" for r, c in zip(cal.score_map.raw, cal.score_map.calibrated, strict=True)
+        )
+        click.echo(f"    -> tracker.per_class.{cls}.score_map (raw:calibrated): {knots}")
+        settings[cls]["score_map"] = dataclasses.asdict(cal.score_map)
+    if plot_dir:
+        from ..eval.plots import write_reliability_plots
+
+        for path in write_reliability_plots(calibrations, detections if fmt == "kitti" else "mot", plot_dir):
+            click.echo(f"wrote {path}")
+    if out_path:
+        base = load_config(config_path) if config_path else Config()
+        raw = config_to_dict(base)
+        if fmt == "kitti":
+            raw["tracker"]["frame_rate"] = dataset.sequences[0].fps
+        per_class = {k: diff(v, raw["tracker"]) for k, v in raw["tracker"]["per_class"].items()}
+        for cls, values in settings.items():
+            per_class[cls] = {**per_class.get(cls, {}), **values}
+        raw["tracker"]["per_class"] = per_class
+        write_config(out_path, config_from_dict(raw), header=f"Written by `{command_line('calibrate')}`")
+        click.echo(f"wrote {out_path}")
 
 
 def _horizons(text: str) -> list[int]:
@@ -195,19 +284,22 @@ def _horizons(text: str) -> list[int]:
 @user_errors
 def eval_motion_command(data, horizons, json_path, fps, weights, config_path, overrides):
     """Score the motion models' predictions on the ground-truth trajectories of a KITTI folder:
-    centre error (pixels and box heights) and IoU, h frames ahead, from past boxes only."""
+    centre error (pixels and box heights) and IoU, h frames ahead, from past boxes only; over
+    all tracks and per class (car, pedestrian, cyclist)."""
     from ..eval.motion import evaluate_motion, scores_json
 
     steps = _horizons(horizons)
     config = load_preset(config_path, overrides, "kitti")
     results = evaluate_motion(data, steps, fps, config.tracker.motion, weights)
-    header = f"{'model':<8}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'samples':>9}"
+    header = f"{'model':<8}{'class':<12}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'samples':>9}"
     lines = [header, "-" * len(header)]
     for name, per in results.items():
         for h, v in per.items():
-            lines.append(
-                f"{name:<8}{h:>7}{v['center_err_px']:9.2f}{v['center_err_rel']:9.3f}{v['iou']:7.3f}{v['samples']:9d}"
-            )
+            for cls, s in [("all", v), *v["per_class"].items()]:
+                lines.append(
+                    f"{name:<8}{cls:<12}{h:>7}{s['center_err_px']:9.2f}{s['center_err_rel']:9.3f}"
+                    f"{s['iou']:7.3f}{s['samples']:9d}"
+                )
     click.echo("\n".join(lines))
     if json_path:
         write_lines_atomic(json_path, [json.dumps(scores_json(results), indent=2) + "\n"])

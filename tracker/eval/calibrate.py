@@ -5,6 +5,11 @@ A detector that projects 3D boxes into the image (PointRCNN on KITTI) draws pede
 1.5 times as wide as the annotated 2D boxes, on every sequence. The tracker can undo such a bias
 (``tracker.per_class.<class>.box_scale``); ``track calibrate`` measures it, sequence by sequence,
 so that a correction is only taken where it is the same everywhere.
+
+Scores: a detector's raw scores mean different things (PointRCNN's are logits from -5 to 15,
+RRC's confidences in [0, 1]). ``track calibrate`` also measures, per class, the share of
+detections that match a true box as a function of score, and fits a monotone map to it
+(``ScoreMap``), so that the tracker's thresholds read as precisions for any detector.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from scipy.optimize import isotonic_regression, linear_sum_assignment, minimize
 
 from ..associate import iou_matrix
-from ..formats import BoxTable, read_kitti_labels, read_mot
+from ..config_tracker import ScoreMap
+from ..formats import KITTI_DISTRACTORS, BoxTable, read_kitti_labels, read_mot
 from .datasets import Dataset
 
 MIN_PAIRS_PER_SEQUENCE = 10
@@ -105,3 +111,196 @@ def _matched_log_ratios(dets: np.ndarray, truth: np.ndarray, min_iou: float) -> 
     keep = iou[rows, cols] >= min_iou
     t, d = truth[rows[keep]], dets[cols[keep]]
     return np.log((d[:, 2:] - d[:, :2]) / (t[:, 2:] - t[:, :2]))
+
+
+# ---------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class ScoreSamples:
+    """Every detection of one class that evaluation can judge: its raw score, whether it
+    matches a true box (``hit``), and its sequence. Detections on a distractor (a van for
+    cars, a person sitting for pedestrians) or inside a DontCare region are left out: the
+    benchmark neither rewards nor penalises them."""
+
+    cls: str
+    score: np.ndarray
+    hit: np.ndarray
+    sequence: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.score)
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """A class's fitted score map with how well each method predicted unseen sequences."""
+
+    cls: str
+    samples: ScoreSamples
+    score_map: ScoreMap
+    # Method -> mean Brier score (squared error of the predicted precision) over
+    # leave-one-sequence-out folds: the map is fitted on the other sequences.
+    brier: dict[str, float]
+
+    @property
+    def method(self) -> str:
+        return self.score_map.method
+
+
+def score_samples(
+    dataset: Dataset, cls: str, min_iou: float = 0.5, box_scale: tuple[float, float] = (1.0, 1.0)
+) -> ScoreSamples:
+    """Match each frame's detections of ``cls`` to its true boxes (Hungarian on IoU, at least
+    ``min_iou``, TrackEval's threshold for a detection to count) and label them hit or miss.
+    ``box_scale``: the size correction the tracker applies first (see ``BoxBias``), so that a
+    detector whose boxes are too wide is judged on the boxes the tracker will use."""
+    class_id = dataset.class_names.index(cls)
+    distractors = [
+        dataset.class_names.index(d) for d in KITTI_DISTRACTORS.get(cls, ()) if d in dataset.class_names
+    ]
+    scores, hits, seqs = [np.zeros(0)], [np.zeros(0, bool)], [np.zeros(0, object)]
+    for seq in dataset.sequences:
+        table = _truth_table(dataset, seq.name)
+        for i, dets in enumerate(seq.frames):
+            mine = dets if dataset.format == "mot" else dets[dets.class_id == class_id]
+            if not len(mine):
+                continue
+            if box_scale != (1.0, 1.0):
+                mine = mine.rescaled(*box_scale)
+            in_frame = table.frame == i
+            truth = table.xyxy[in_frame & ~table.ignore & (_is(table, class_id) | (dataset.format == "mot"))]
+            hit = np.zeros(len(mine), bool)
+            if len(truth):
+                iou = iou_matrix(truth, mine.xyxy)
+                rows, cols = linear_sum_assignment(-iou)
+                hit[cols[iou[rows, cols] >= min_iou]] = True
+            judged = hit | ~_excused(mine.xyxy, table, in_frame, distractors, min_iou)
+            scores.append(mine.score[judged])
+            hits.append(hit[judged])
+            seqs.append(np.full(int(judged.sum()), seq.name, object))
+    return ScoreSamples(cls, np.concatenate(scores), np.concatenate(hits), np.concatenate(seqs))
+
+
+def _is(table: BoxTable, class_id: int) -> np.ndarray:
+    return table.class_id == class_id
+
+
+def _excused(
+    xyxy: np.ndarray, table: BoxTable, in_frame: np.ndarray, distractors, min_iou: float
+) -> np.ndarray:
+    """Detections that evaluation does not judge: on a distractor's box, or mostly (over half
+    their area) inside a DontCare region."""
+    out = np.zeros(len(xyxy), bool)
+    near = table.xyxy[in_frame & np.isin(table.class_id, distractors) & ~table.ignore]
+    if len(near):
+        out |= iou_matrix(xyxy, near).max(axis=1) >= min_iou
+    regions = table.xyxy[in_frame & table.ignore]
+    if len(regions):
+        lo = np.maximum(xyxy[:, None, :2], regions[None, :, :2])
+        hi = np.minimum(xyxy[:, None, 2:], regions[None, :, 2:])
+        inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+        area = np.prod(np.clip(xyxy[:, 2:] - xyxy[:, :2], 1e-6, None), axis=1)
+        out |= (inter / area[:, None]).max(axis=1) > 0.5
+    return out
+
+
+SCORE_MAP_METHODS = ("isotonic", "logistic")
+
+
+def fit_score_map(score: np.ndarray, hit: np.ndarray, method: str, knots: int = 48) -> ScoreMap:
+    """A monotone map raw score -> precision, as at most ``knots`` points.
+
+    ``isotonic``: centred isotonic regression (Oron and Flournoy, 2017) of hit on score: the
+    pool-adjacent-violators fit on bands of equally many detections, then a line through the
+    centre of each pooled block, so the map keeps rising between blocks. Plain isotonic
+    regression is a staircase, and a staircase makes every score on a step the same to the
+    tracker, so thresholds could not fall between them. ``logistic``: Platt scaling,
+    sigmoid(a * score + b), read at the band centres.
+    """
+    if method not in SCORE_MAP_METHODS:
+        raise ValueError(f"score map method: expected one of {', '.join(SCORE_MAP_METHODS)}, got {method!r}")
+    score = np.asarray(score, np.float64)
+    hit = np.asarray(hit, np.float64)
+    if len(score) < 2 or np.ptp(score) == 0:
+        raise ValueError(f"a score map needs detections of at least two scores, got {len(score)}")
+    order = np.argsort(score, kind="stable")
+    score, hit = score[order], hit[order]
+    bands = np.array_split(np.arange(len(score)), min(knots, len(score)))
+    centres = np.array([score[b].mean() for b in bands])
+    if method == "isotonic":
+        counts = np.array([len(b) for b in bands], np.float64)
+        fitted = isotonic_regression(np.array([hit[b].mean() for b in bands]), weights=counts).x
+        # One point per pooled block: its count-weighted centre and its value.
+        starts = np.flatnonzero(np.r_[True, np.diff(fitted) != 0])
+        ends = np.r_[starts[1:], len(fitted)]
+        centres = np.array(
+            [np.average(centres[i:j], weights=counts[i:j]) for i, j in zip(starts, ends, strict=True)]
+        )
+        values = fitted[starts]
+    else:
+        a, b = _platt(score, hit)
+        values = 1.0 / (1.0 + np.exp(-(a * centres + b)))
+    # The lowest and highest scores are ends of the map, so nothing is extrapolated by interp.
+    raw = np.concatenate([[score[0]], centres, [score[-1]]])
+    cal = np.concatenate([[values[0]], values, [values[-1]]])
+    raw, first = np.unique(np.array([float(f"{v:.6g}") for v in raw]), return_index=True)
+    cal = np.maximum.accumulate(np.clip(np.round(cal[first], 4), 0.0, 1.0))
+    return ScoreMap(tuple(float(v) for v in raw), tuple(float(v) for v in cal), method)
+
+
+def _platt(score: np.ndarray, hit: np.ndarray) -> tuple[float, float]:
+    """Logistic regression of hit on score (maximum likelihood), scores standardised."""
+    mean, std = score.mean(), score.std() or 1.0
+    z = (score - mean) / std
+
+    def loss(p: np.ndarray) -> tuple[float, np.ndarray]:
+        logits = p[0] * z + p[1]
+        prob = 1.0 / (1.0 + np.exp(-logits))
+        nll = np.sum(np.logaddexp(0.0, logits) - hit * logits)
+        grad = np.array([np.sum((prob - hit) * z), np.sum(prob - hit)])
+        return float(nll), grad
+
+    a, b = minimize(loss, np.array([1.0, 0.0]), jac=True, method="L-BFGS-B").x
+    return float(a / std), float(b - a * mean / std)
+
+
+def calibrate_scores(samples: ScoreSamples, methods: tuple[str, ...] = SCORE_MAP_METHODS) -> ScoreCalibration:
+    """Fit every method, score each by the Brier score of its precision on sequences it was
+    not fitted on, and keep the best (its map fitted on all sequences). Detections that all
+    share one score say nothing about scores: the map is then empty (scores as they come)."""
+    if len(samples) < 2 or np.ptp(samples.score) == 0:
+        return ScoreCalibration(samples.cls, samples, ScoreMap(), {})
+    names = [s for s in dict.fromkeys(samples.sequence.tolist())]
+    brier = {}
+    for method in methods:
+        errors, count = 0.0, 0
+        for held in names:
+            test = samples.sequence == held
+            train = ~test
+            if train.sum() < 2 or np.ptp(samples.score[train]) == 0:
+                continue
+            predicted = fit_score_map(samples.score[train], samples.hit[train], method)(samples.score[test])
+            errors += float(np.sum((predicted - samples.hit[test]) ** 2))
+            count += int(test.sum())
+        brier[method] = errors / count if count else float("nan")
+    best = min(methods, key=lambda m: (np.nan_to_num(brier[m], nan=np.inf), methods.index(m)))
+    return ScoreCalibration(samples.cls, samples, fit_score_map(samples.score, samples.hit, best), brier)
+
+
+def reliability(
+    samples: ScoreSamples, score_map: ScoreMap, bands: int = 10
+) -> list[tuple[float, float, int]]:
+    """(mean calibrated score, observed precision, detections) for bands of equal calibrated
+    score width: a calibrated map puts every band on the diagonal."""
+    calibrated = score_map(samples.score)
+    edges = np.linspace(0.0, 1.0, bands + 1)
+    index = np.clip(np.digitize(calibrated, edges) - 1, 0, bands - 1)
+    out = []
+    for b in range(bands):
+        inside = index == b
+        if inside.any():
+            out.append(
+                (float(calibrated[inside].mean()), float(samples.hit[inside].mean()), int(inside.sum()))
+            )
+    return out

@@ -1,8 +1,12 @@
 """Datasets of detection files with ground truth: run the tracker over every sequence, write
 results in the dataset's own format, and score them with TrackEval.
 
-KITTI layout: ``DATA/seqmap.txt``, ``DATA/label_02/SSSS.txt`` and
-``DATA/<detections>/{car,pedestrian,cyclist}/SSSS.txt`` (PointRCNN format).
+KITTI layout: ``DATA/seqmap.txt``, ``DATA/label_02/SSSS.txt`` and detections in
+``DATA/<detections>/``, either one file per class and sequence, ``{car,pedestrian,cyclist}/SSSS.txt``
+(PointRCNN's 15 columns; ``frame,x1,y1,x2,y2,score`` as RRC's; or MOT det lines; the class is
+the folder's), or one file per sequence as ``track detect`` writes them, ``SSSS.jsonl`` (classes
+by name: COCO ``person`` and ``bicycle`` read as ``pedestrian`` and ``cyclist``). The layout is
+found from the files themselves, or named (``det_format``). Empty files are normal.
 
 MOT layout: ``DATA/<SEQ>/det/det.txt``, ``DATA/<SEQ>/gt/gt.txt`` and optionally
 ``DATA/<SEQ>/seqinfo.ini`` (``frameRate``, ``seqLength``).
@@ -19,15 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrackerConfig
+from ..detect.files import read_jsonl_detections
 from ..formats import (
+    KITTI_CLASS_DIRS,
     KITTI_CLASSES,
-    POINTRCNN_CLASS_DIRS,
     BoxTable,
     format_kitti_tracks,
     format_mot_tracks,
+    read_class_detections,
     read_kitti_labels,
     read_mot,
-    read_pointrcnn,
     read_seqmap,
     write_lines_atomic,
 )
@@ -37,6 +42,10 @@ from ..tracks import Tracker
 from .metrics import ClassMetrics, evaluate_kitti, evaluate_mot
 
 KITTI_FPS = 10.0
+# Layouts of a KITTI detection folder (``auto``: found from the files).
+DET_FORMATS = ("auto", "pointrcnn", "rrc", "mot", "jsonl")
+# Class names of ``track detect``'s COCO detectors that mean a KITTI class.
+_COCO_TO_KITTI = {"person": "pedestrian", "bicycle": "cyclist"}
 
 
 @dataclass
@@ -82,8 +91,12 @@ def _require_dir(path: Path, what: str) -> None:
         raise FileNotFoundError(f"{what} not found: {path}")
 
 
-def load_kitti(root: str | Path, detections: str = "det_pointrcnn", fps: float = KITTI_FPS) -> Dataset:
+def load_kitti(
+    root: str | Path, detections: str = "det_pointrcnn", fps: float = KITTI_FPS, det_format: str = "auto"
+) -> Dataset:
     """Load a KITTI tracking folder's seqmap and detection files (see module doc)."""
+    if det_format not in DET_FORMATS:
+        raise ValueError(f"detection format: expected one of {', '.join(DET_FORMATS)}, got {det_format!r}")
     root = Path(root)
     _require_dir(root, "dataset folder")
     seqmap = root / "seqmap.txt"
@@ -92,25 +105,78 @@ def load_kitti(root: str | Path, detections: str = "det_pointrcnn", fps: float =
     _require_dir(root / "label_02", "label folder")
     det_root = root / detections
     _require_dir(det_root, "detection folder")
-    class_dirs = [d for d in POINTRCNN_CLASS_DIRS if (det_root / d).is_dir()]
-    if not class_dirs:
-        raise FileNotFoundError(f"no class folders ({', '.join(POINTRCNN_CLASS_DIRS)}) in {det_root}")
+    per_sequence = det_format == "jsonl" or (
+        det_format == "auto" and any(det_root.glob("*.jsonl")) and not _class_dirs(det_root)
+    )
+    if not per_sequence and not _class_dirs(det_root):
+        raise FileNotFoundError(
+            f"no class folders ({', '.join(KITTI_CLASS_DIRS)}) and no SSSS.jsonl files in {det_root}"
+        )
     sequences, inputs = [], [seqmap]
     for name, num_frames in read_seqmap(seqmap):
         label = root / "label_02" / f"{name}.txt"
         if not label.is_file():
             raise FileNotFoundError(f"label file not found: {label}")
         read_kitti_labels(label)  # fail here, with file and line, not inside TrackEval
-        tables = []
-        for class_dir in class_dirs:
-            path = det_root / class_dir / f"{name}.txt"
-            if not path.is_file():
-                raise FileNotFoundError(f"detection file not found: {path}")
-            tables.append(read_pointrcnn(path))
-            inputs.append(path)
-        inputs.append(label)
-        sequences.append(Sequence(name, _frames(BoxTable.concatenate(tables), num_frames, name), fps))
+        if per_sequence:
+            paths = [det_root / f"{name}.jsonl"]
+            table = _read_jsonl(paths[0])
+        else:
+            paths = [det_root / d / f"{name}.txt" for d in _class_dirs(det_root)]
+            table = BoxTable.concatenate(_read_class_file(p, det_format) for p in paths)
+        inputs += [*paths, label]
+        sequences.append(Sequence(name, _frames(table, num_frames, name), fps))
     return Dataset(root, "kitti", KITTI_CLASSES, sequences, inputs=inputs)
+
+
+def _class_dirs(det_root: Path) -> list[str]:
+    return [d for d in KITTI_CLASS_DIRS if (det_root / d).is_dir()]
+
+
+def _read_class_file(path: Path, det_format: str) -> BoxTable:
+    if not path.is_file():
+        raise FileNotFoundError(f"detection file not found: {path}")
+    class_name = path.parent.name
+    layout = det_format
+    if layout == "auto":
+        layout = _guess_layout(path)
+    if layout == "mot":
+        table = read_mot(path, "det")
+        return BoxTable(
+            table.frame,
+            table.track_id,
+            table.xyxy,
+            table.score,
+            np.full(len(table), KITTI_CLASSES.index(class_name), np.int64),
+            table.ignore,
+        )
+    if layout == "jsonl":
+        raise ValueError(f"{path}: JSON Lines detections are one file per sequence, DET/SSSS.jsonl")
+    return read_class_detections(path, class_name, layout)
+
+
+def _guess_layout(path: Path) -> str:
+    """pointrcnn (15 columns), rrc (6) or mot (7-10, 1-based frames) by the first data line."""
+    with path.open("rb") as fh:
+        for raw in fh:
+            line = raw.decode("utf-8", "replace").strip()
+            if line and not line.startswith("#"):
+                count = len(line.split(","))
+                return {15: "pointrcnn", 6: "rrc"}.get(count, "mot" if 7 <= count <= 10 else "rrc")
+    return "rrc"  # empty: nothing to read in any layout
+
+
+def _read_jsonl(path: Path) -> BoxTable:
+    if not path.is_file():
+        raise FileNotFoundError(f"detection file not found: {path}")
+    table, names = read_jsonl_detections(path)
+    kitti = [_COCO_TO_KITTI.get(n, n) for n in names]
+    ids = np.array([KITTI_CLASSES.index(n) if n in KITTI_CLASSES else -1 for n in kitti], np.int64)
+    if not len(table):
+        return table
+    class_id = ids[table.class_id]
+    table = BoxTable(table.frame, table.track_id, table.xyxy, table.score, class_id, table.ignore)
+    return table.take(class_id >= 0)  # classes KITTI has no name for are not evaluated
 
 
 def load_mot(root: str | Path, fps: float | None = None) -> Dataset:

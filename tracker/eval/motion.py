@@ -4,7 +4,8 @@ Samples: every frame t of every ground-truth track (Car, Van, Truck, Pedestrian,
 Cyclist) with boxes at t-3..t and at t+h. Each model sees only the track's boxes up to t (all of
 them for the Kalman filter, the last ``HISTORY_LEN`` for the LSTM) and predicts the box at t+h.
 Scores per horizon: mean centre error in pixels and in heights of the true box at t+h, and mean
-IoU of predicted and true boxes.
+IoU of predicted and true boxes; over all samples and per class (car: Car, Van, Truck;
+pedestrian: Pedestrian, Person_sitting, Person; cyclist), since a pedestrian moves unlike a car.
 """
 
 from __future__ import annotations
@@ -55,12 +56,15 @@ def _filter_states(model: KalmanBoxModel, tr: Trajectory) -> np.ndarray:
     return states
 
 
-def score(pred: np.ndarray, samples: Samples) -> dict[str, dict[str, float]]:
+def score(pred: np.ndarray, samples: Samples, rows: np.ndarray | None = None) -> dict[str, dict[str, float]]:
     """Per horizon (keyed by its index into ``samples.horizons_s``): centre error (px and
-    relative to the true box height) and IoU, over the samples that have that future box."""
+    relative to the true box height) and IoU, over the samples that have that future box
+    (and are in ``rows``, a boolean mask, when given)."""
     out = {}
     for k in range(len(samples.horizons_s)):
-        m = samples.has_future[:, k]
+        m = samples.has_future[:, k] if rows is None else samples.has_future[:, k] & rows
+        if not m.any():
+            continue
         p, t = pred[m, k], samples.future[m, k]
         err = np.linalg.norm((p[:, :2] + p[:, 2:]) / 2 - (t[:, :2] + t[:, 2:]) / 2, axis=1)
         height = np.maximum(t[:, 3] - t[:, 1], 1.0)
@@ -97,21 +101,46 @@ def evaluate_motion(
     config: MotionConfig | None = None,
     weights: str | Path | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{model: {horizon_frames: {center_err_px, center_err_rel, iou, samples}}}``."""
+    """``{model: {horizon_frames: {center_err_px, center_err_rel, iou, samples, per_class:
+    {class: {the same four}}}}}``."""
     trajectories = kitti_trajectories(data, fps)
     samples = make_samples(trajectories, [h / fps for h in horizons])
     kalman = kalman_predictions(trajectories, samples, config or MotionConfig())
     lstm = LSTMPredictor(weights).predict(samples.histories, np.asarray(samples.horizons_s))
     predictions = {"kalman": kalman, "lstm": lstm, "hybrid": hybrid_predictions(kalman, lstm, samples)}
+    sample_class = np.array([trajectories[j].cls for j in samples.origin[:, 0]], object)
+    classes = [c for c in ("car", "pedestrian", "cyclist") if (sample_class == c).any()]
     results = {}
     for name, pred in predictions.items():
         per = score(pred, samples)
-        results[name] = {str(h): per[str(k)] for k, h in enumerate(horizons)}
+        by_class = {c: score(pred, samples, sample_class == c) for c in classes}
+        results[name] = {
+            str(h): {
+                **per[str(k)],
+                "per_class": {c: v[str(k)] for c, v in by_class.items() if str(k) in v},
+            }
+            for k, h in enumerate(horizons)
+            if str(k) in per
+        }
     return results
 
 
 def scores_json(results: dict) -> dict:
     """The documented JSON layout of ``track eval-motion --json``: per model and horizon the
-    centre error (pixels, box heights) and IoU, nothing more."""
+    centre error (pixels, box heights) and IoU, and the same per class (``per_class``) with
+    the number of samples behind each."""
     keys = ("center_err_px", "center_err_rel", "iou")
-    return {m: {h: {k: v[k] for k in keys} for h, v in per.items()} for m, per in results.items()}
+
+    def one(v: dict) -> dict:
+        return {k: v[k] for k in keys}
+
+    return {
+        m: {
+            h: {
+                **one(v),
+                "per_class": {c: {**one(cv), "samples": cv["samples"]} for c, cv in v["per_class"].items()},
+            }
+            for h, v in per.items()
+        }
+        for m, per in results.items()
+    }

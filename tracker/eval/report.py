@@ -14,12 +14,19 @@ from .metrics import ClassMetrics
 Metrics = dict[str, dict[str, ClassMetrics]]  # sequence (or COMBINED) -> class -> metrics
 
 
-def load_dataset(data: str | Path, fmt: str, detections: str = "det_pointrcnn", fps: float | None = None):
-    """A KITTI (``fmt="kitti"``, detections from the ``detections`` folder) or MOT dataset."""
+def load_dataset(
+    data: str | Path,
+    fmt: str,
+    detections: str = "det_pointrcnn",
+    fps: float | None = None,
+    det_format: str = "auto",
+):
+    """A KITTI (``fmt="kitti"``, detections from the ``detections`` folder in ``det_format``)
+    or MOT dataset."""
     from .datasets import KITTI_FPS, load_kitti, load_mot
 
     if fmt == "kitti":
-        return load_kitti(data, detections, fps or KITTI_FPS)
+        return load_kitti(data, detections, fps or KITTI_FPS, det_format)
     return load_mot(data, fps)
 
 
@@ -67,13 +74,14 @@ def evaluate_dataset(
     detections: str = "det_pointrcnn",
     fps: float | None = None,
     interpolate_gaps: int = 0,
+    det_format: str = "auto",
 ) -> EvalReport:
     """Track every sequence of a dataset online from its detection files (``interpolate_gaps``:
     then fill gaps of up to that many frames inside tracks, offline), write
     ``results_out/SEQ.txt`` and score it with TrackEval."""
     if not Path(data).exists():
         raise FileNotFoundError(f"dataset folder not found: {data}")
-    dataset = load_dataset(data, fmt, detections, fps)
+    dataset = load_dataset(data, fmt, detections, fps, det_format)
     post = None
     if interpolate_gaps:
         from ..postprocess import interpolate_gaps as fill

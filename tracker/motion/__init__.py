@@ -21,8 +21,9 @@ from .learned import TrackHistory, hybrid_weight
 class MotionModel(Protocol):
     """The seam every motion model implements, batched over N tracks."""
 
-    def initiate(self, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """State mean (N, D) and covariance (N, D, D) for new tracks at boxes (N, 4)."""
+    def initiate(self, xyxy: np.ndarray, velocity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """State mean (N, D) and covariance (N, D, D) for new tracks at boxes (N, 4);
+        ``velocity`` (N, 2): a prior for the centres' motion in pixels/s (default: still)."""
 
     def predict(
         self,

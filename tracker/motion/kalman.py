@@ -81,11 +81,14 @@ class KalmanBoxModel:
         wh = np.maximum(mean[:, 2:4], _MIN_SIZE)
         return np.concatenate([wh, wh], axis=1)
 
-    def initiate(self, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Start tracks at boxes ``xyxy`` (N, 4) with zero velocity."""
+    def initiate(self, xyxy: np.ndarray, velocity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Start tracks at boxes ``xyxy`` (N, 4), still or with the centre ``velocity`` (N, 2,
+        pixels/s) as the prior; its uncertainty is the same either way."""
         n = len(xyxy)
         mean = np.zeros((n, STATE_DIM))
         mean[:, :4] = xyxy_to_cxcywh(xyxy)
+        if velocity is not None and n:
+            mean[:, 4:6] = velocity
         scale = self._size_scale(mean)
         cov = np.zeros((n, 3, 4))
         cov[:, PP] = (2 * self.config.std_measurement * scale) ** 2

@@ -26,7 +26,17 @@ FUTURE_STEPS = 10
 MIN_HISTORY = 4
 FEATURES = 6
 GLOBAL_FEATURES = 2
-MOTION_TYPES = ("car", "van", "truck", "pedestrian", "person_sitting", "cyclist")
+MOTION_TYPES = ("car", "van", "truck", "pedestrian", "person_sitting", "person", "cyclist")
+# The class a trajectory is reported under: KITTI's evaluated classes and cyclists.
+MOTION_CLASS = {
+    "car": "car",
+    "van": "car",
+    "truck": "car",
+    "pedestrian": "pedestrian",
+    "person_sitting": "pedestrian",
+    "person": "pedestrian",
+    "cyclist": "cyclist",
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,7 @@ class Trajectory:
     frame: np.ndarray
     time_s: np.ndarray
     xyxy: np.ndarray
+    cls: str = ""  # car, pedestrian or cyclist (MOTION_CLASS); empty when unknown
 
 
 def kitti_trajectories(root: str | Path, fps: float = 10.0) -> list[Trajectory]:
@@ -51,11 +62,12 @@ def kitti_trajectories(root: str | Path, fps: float = 10.0) -> list[Trajectory]:
     for name, _ in read_seqmap(seqmap):
         table = read_kitti_labels(root / "label_02" / f"{name}.txt")
         keep = np.isin(table.class_id, wanted) & ~table.ignore
-        out += _split_tracks(name, table.frame[keep], table.track_id[keep], table.xyxy[keep], fps)
+        classes = np.array([MOTION_CLASS[KITTI_CLASSES[c]] for c in table.class_id[keep]], object)
+        out += _split_tracks(name, table.frame[keep], table.track_id[keep], table.xyxy[keep], fps, classes)
     return out
 
 
-def _split_tracks(seq: str, frame, track_id, xyxy, fps: float) -> list[Trajectory]:
+def _split_tracks(seq: str, frame, track_id, xyxy, fps: float, classes=None) -> list[Trajectory]:
     out = []
     for tid in np.unique(track_id):
         rows = np.flatnonzero(track_id == tid)
@@ -63,7 +75,9 @@ def _split_tracks(seq: str, frame, track_id, xyxy, fps: float) -> list[Trajector
         f = frame[rows]
         _, first = np.unique(f, return_index=True)  # one box per frame
         rows, f = rows[first], f[first]
-        out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64)))
+        # A track's class is its most frequent label (KITTI ids are unique per sequence).
+        cls = "" if classes is None else max(set(classes[rows]), key=list(classes[rows]).count)
+        out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64), cls))
     return out
 
 

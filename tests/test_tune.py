@@ -1,0 +1,58 @@
+"""``track tune``: what a trial is judged by, the leave-one-sequence-out guard, reproducible
+draws, and the coordinate pass."""
+
+import pytest
+
+from tracker.config import Config
+from tracker.eval.tune import DEFAULT_SPACE, Trial, _class_config, _loso, _with_class_params, draws
+
+
+def trial(params, car, ped=None, boxes=None):
+    per = {"car": car} | ({"pedestrian": ped} if ped else {})
+    boxes = boxes or {c: {s: 100 for s in v} for c, v in per.items()}
+    return Trial(params, {c: sum(v.values()) / len(v) for c, v in per.items()}, per, {}, boxes)
+
+
+def test_objective_is_the_mean_of_classes_over_sqrt_weighted_sequences():
+    t = trial({}, {"a": 80.0, "b": 60.0}, {"a": 50.0}, {"car": {"a": 400, "b": 100}, "pedestrian": {"a": 9}})
+    # car: (80 * 20 + 60 * 10) / 30; pedestrian: 50
+    assert t.objective() == pytest.approx(((80 * 20 + 60 * 10) / 30 + 50) / 2)
+
+
+def test_a_setting_that_wins_on_one_long_sequence_does_not_decide():
+    # Sequence "long" has 100x the boxes of the others. Box-weighted HOTA prefers "lucky"
+    # (+1 there, -3 on the four others); the sqrt-weighted objective prefers "steady".
+    boxes = {"car": {"long": 10000, "a": 100, "b": 100, "c": 100, "d": 100}}
+    steady = trial({"x": 1}, {"long": 70.0, "a": 70.0, "b": 70.0, "c": 70.0, "d": 70.0}, boxes=boxes)
+    lucky = trial({"x": 2}, {"long": 71.0, "a": 67.0, "b": 67.0, "c": 67.0, "d": 67.0}, boxes=boxes)
+    weighted = {
+        t.params["x"]: sum(v * boxes["car"][s] for s, v in t.per_sequence["car"].items())
+        for t in (steady, lucky)
+    }
+    assert weighted[2] > weighted[1]
+    assert steady.objective() > lucky.objective()
+
+
+def test_leave_one_sequence_out_scores_each_sequence_with_the_trial_best_elsewhere():
+    # "spiky" is best only because of sequence "a": held out, "a" is scored by "flat".
+    flat = trial({"x": 1}, {"a": 60.0, "b": 70.0, "c": 70.0})
+    spiky = trial({"x": 2}, {"a": 90.0, "b": 65.0, "c": 65.0})
+    assert spiky.objective() > flat.objective()
+    # a: best on b, c is flat (60); b: best on a, c is spiky (65); c: likewise (65).
+    assert _loso([flat, spiky]) == pytest.approx((60 + 65 + 65) / 3)
+
+
+def test_draws_depend_only_on_seed_and_stage():
+    first = draws(DEFAULT_SPACE, 0, "car", 5)
+    assert draws(DEFAULT_SPACE, 0, "car", 12)[:5] == first  # more trials: the same first draws
+    assert draws(DEFAULT_SPACE, 0, "pedestrian", 5) != first
+    assert draws(DEFAULT_SPACE, 1, "car", 5) != first
+
+
+def test_an_impossible_combination_is_skipped_not_an_error():
+    assert (
+        _with_class_params(Config(), "car", {"lifecycle.low_score": 0.5, "lifecycle.high_score": 0.2}) is None
+    )
+    ok = _class_config(Config(), "car", {"lifecycle.high_score": 0.3})
+    assert ok.tracker.for_class("car").lifecycle.high_score == 0.3
+    assert ok.tracker.for_class("pedestrian").lifecycle.high_score == Config().tracker.lifecycle.high_score
