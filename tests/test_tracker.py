@@ -181,3 +181,32 @@ def test_reported_ids_are_consecutive_from_one_although_tentative_tracks_come_an
     assert first_seen == list(range(1, len(first_seen) + 1))
     assert len(first_seen) == 3
     assert tracker.tracks_reported == 3
+
+
+def test_new_track_starts_with_the_velocity_of_tracks_near_it():
+    # A car crosses at 300 px/s; a second one appears just behind it. Born with its
+    # neighbour's motion, its prediction moves on; born still (radius 0) it stays put.
+    speeds = {}
+    for radius in (0.0, 4.0):
+        tracker = Tracker(config(min_hits=1, birth_velocity_radius=radius), NAMES)
+        for f in range(5):
+            tracker.update(dets(moving_box(f, speed=30.0)), time_s=f / 10)
+        tracker.update(dets(moving_box(5, speed=30.0), moving_box(5, x0=30.0, speed=30.0)), time_s=0.5)
+        paths = tracker.predicted_paths(horizon_s=1.0, steps=1)
+        newest = max(paths)
+        speeds[radius] = paths[newest][1, 0] - paths[newest][0, 0]
+    assert speeds[0.0] == pytest.approx(0.0, abs=1e-6)
+    # the neighbour's 300 px/s, shrunk towards still by the prior's weight (1 / (1 + 0.5))
+    assert 150 < speeds[4.0] <= 300
+
+
+def test_accumulated_evidence_reports_a_track_of_several_middling_detections():
+    shown = {}
+    for evidence in ("max", "accumulate"):
+        tracker = Tracker(
+            config(min_hits=1, report_score=0.8, evidence=evidence, high_score=0.5, new_track_score=0.5),
+            NAMES,
+        )
+        shown[evidence] = [len(tracker.update(dets(moving_box(f, score=0.6)))) for f in range(3)]
+    assert shown["max"] == [0, 0, 0]  # no single detection reaches 0.8
+    assert shown["accumulate"] == [0, 1, 1]  # 1 - 0.4 * 0.4 = 0.84 after the second

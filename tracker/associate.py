@@ -336,9 +336,9 @@ def associate_byte(
             free = high[~r.det_used[high]]
             if len(free):
                 last = PairCosts(assoc.cost, last_xyxy[lost], dets_xyxy[free], assoc.refind_max_cost)
-                m = last.match(np.arange(len(lost)), np.arange(len(free)), assoc.refind_max_cost)
-                r.track_det[lost[m.track_idx]] = free[m.det_idx]
-                r.det_used[free[m.det_idx]] = True
+                found = last.match(np.arange(len(lost)), np.arange(len(free)), assoc.refind_max_cost)
+                r.track_det[lost[found.track_idx]] = free[found.det_idx]
+                r.det_used[free[found.det_idx]] = True
 
     # 3. Tentative tracks vs the detections nobody took that could start a track.
     tentative = _nonzero(track_state == _TENTATIVE)

@@ -181,8 +181,9 @@ def read_kitti_labels(path: str | Path) -> BoxTable:
 def read_pointrcnn(path: str | Path) -> BoxTable:
     """PointRCNN detections (comma separated, 15 columns; see ../shared/data/kitti/README.md).
 
-    Scores are the detector's own, raw (about -5..15, not probabilities): a score map measured
-    by ``track calibrate`` (``tracker.per_class.<class>.score_map``) makes them comparable.
+    Scores are the detector's own, raw (logits, about -1..16 on KITTI; not probabilities): a
+    score map measured by ``track calibrate`` (``tracker.per_class.<class>.score_map``) makes
+    them comparable.
     """
     path = Path(path)
     rows = []
@@ -225,23 +226,27 @@ def _detection_row(path: Path, lineno: int, frame: int, box: list[str], score: s
 
 
 def detection_layout(path: str | Path) -> str | None:
-    """``pointrcnn`` (15 columns) or ``rrc`` (6 columns) by the first data line of a per-class
-    detection file; None for an empty file, which either layout may be."""
+    """The layout of a per-class detection file by its first data line: ``pointrcnn`` (15
+    comma-separated columns), ``rrc`` (6: ``frame,x1,y1,x2,y2,score``) or ``mot`` (7 to 10,
+    MOT det lines, whose id column is -1); None for an empty file, which any layout may be."""
     for lineno, line in _lines(path):
-        count = len(line.split(","))
-        if count == 15:
+        f = [v.strip() for v in line.split(",")]
+        if len(f) == 15:
             return "pointrcnn"
-        if count == 6:
+        if len(f) == 6:
             return "rrc"
+        if 7 <= len(f) <= 10 and f[1] in ("-1", "-1.0"):
+            return "mot"
         raise FormatError(
-            f"{path}:{lineno}: {count} comma-separated columns: neither PointRCNN (15) nor "
-            "frame,x1,y1,x2,y2,score (6)"
+            f"{path}:{lineno}: {len(f)} comma-separated columns: neither PointRCNN (15), "
+            "frame,x1,y1,x2,y2,score (6) nor MOT det lines (7 to 10, id -1)"
         )
     return None
 
 
 def read_class_detections(path: str | Path, class_name: str, layout: str = "auto") -> BoxTable:
-    """One per-class KITTI detection file in either layout (``auto``: by its columns)."""
+    """One per-class KITTI detection file in the PointRCNN or RRC layout (``auto``: by its
+    columns, see ``detection_layout``)."""
     if layout == "auto":
         layout = detection_layout(path) or "rrc"
     if layout == "pointrcnn":

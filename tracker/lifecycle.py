@@ -174,10 +174,7 @@ class GroupTracker:
         t.seen_s[rows] = time_s
         score = dets.score[cols]
         t.score[rows] = score
-        if self.config.lifecycle.evidence == "accumulate":
-            t.confidence[rows] = 1.0 - (1.0 - t.confidence[rows]) * (1.0 - np.clip(score, 0.0, 1.0))
-        else:
-            t.confidence[rows] = np.maximum(t.confidence[rows], score)
+        t.confidence[rows] = self._evidence(t.confidence[rows], score)
         t.det_xyxy[rows] = boxes
         self._vote(rows, dets.class_id[cols], score)
         self._record_history(rows, boxes, time_s)
@@ -232,7 +229,11 @@ class GroupTracker:
     def _birth(self, dets: Detections, time_s: float) -> None:
         n = len(dets)
         life = self.config.lifecycle
-        mean, cov = self.motion.initiate(dets.xyxy, self._neighbour_velocity(dets.xyxy, time_s))
+        velocity = self._neighbour_velocity(dets.xyxy, time_s)
+        # A model written before velocity priors takes the boxes alone.
+        mean, cov = (
+            self.motion.initiate(dets.xyxy) if velocity is None else self.motion.initiate(dets.xyxy, velocity)
+        )
         k = len(self.class_ids)
         votes = np.zeros((n, k))
         cols = np.searchsorted(self.class_ids, dets.class_id) if k > 1 else np.zeros(n, np.int64)
@@ -252,7 +253,7 @@ class GroupTracker:
             start_s=np.full(n, time_s),
             seen_s=np.full(n, time_s),
             score=dets.score.copy(),
-            confidence=dets.score.copy(),
+            confidence=self._evidence(np.full(n, -np.inf, np.float32), dets.score),
             shown=np.zeros(n, bool),
             det_xyxy=dets.xyxy.copy(),
             votes=votes,
@@ -262,6 +263,15 @@ class GroupTracker:
             hist_count=np.ones(n, np.int64),
         )
         self.table = self.table.extend(new)
+
+    def _evidence(self, confidence: np.ndarray, score: np.ndarray) -> np.ndarray:
+        """A track's evidence after one more detection of ``score`` (``lifecycle.evidence``):
+        the best score so far, or 1 - prod(1 - score) over its detections, scores clipped to
+        [0, 1] (they are precisions once calibrated)."""
+        if self.config.lifecycle.evidence == "accumulate":
+            before = np.clip(confidence, 0.0, 1.0)  # a new track (-inf) has none yet
+            return (1.0 - (1.0 - before) * (1.0 - np.clip(score, 0.0, 1.0))).astype(np.float32)
+        return np.maximum(confidence, score).astype(np.float32)
 
     def _neighbour_velocity(self, xyxy: np.ndarray, time_s: float) -> np.ndarray | None:
         """A motion prior for new tracks at ``xyxy``: the image velocity of the established

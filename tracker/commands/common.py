@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import shlex
 import sys
-from pathlib import Path
 
 import click
 
@@ -55,13 +54,21 @@ def video_config(config_path: str | None, overrides, detector_spec: str | None =
 
 def command_line(name: str) -> str:
     """The command as typed (``track NAME ...``), for the header of a file it writes; when not
-    run from a shell (tests, the Python API), rebuilt from the parsed options."""
+    run as ``track`` (``python -m tracker.cli``), from the arguments after NAME; else (tests,
+    the Python API) rebuilt from the parsed parameters, options by their flags."""
     argv = sys.argv
-    if len(argv) > 1 and argv[1] == name and Path(argv[0]).name == "track":
+    if len(argv) > 1 and argv[1] == name:
         return "track " + " ".join(shlex.quote(a) for a in argv[1:])
-    params = click.get_current_context().params
-    options = " ".join(f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in params.items() if v)
-    return f"track {name} {options}"
+    ctx = click.get_current_context()
+    arguments, options = [], []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            arguments.append(str(value))
+        elif value not in (None, False, ()) and value != param.default:
+            for item in value if isinstance(value, tuple) else (value,):
+                options += [param.opts[0]] if item is True else [param.opts[0], str(item)]
+    return "track " + " ".join(shlex.quote(w) for w in [name, *arguments, *options])
 
 
 def class_list(classes: str) -> tuple[str, ...]:

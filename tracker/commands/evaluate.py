@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import click
 
-from ..config import Config, config_from_dict, config_to_dict, load_config
-from ..config_base import diff
+from ..config import Config, load_config
 from ..formats import write_lines_atomic
 from ..output_paths import refuse_inputs
 from .common import (
@@ -73,6 +71,8 @@ def eval_command(
         return
     config = load_preset(config_path, overrides, fmt)
     report = evaluate_dataset(data, fmt, config, results_out, detections, fps, interpolate_gaps, det_format)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
     rows = [("ALL", cls, m) for cls, m in report.metrics["COMBINED"].items()]
     if per_sequence:
         per = report.metrics.items()
@@ -147,8 +147,9 @@ def tune_command(
 ):
     """Random search of tracker settings on a dataset; writes the best config.
 
-    Shared settings first, then each class's own. A trial is judged by the mean over the
-    classes of the mean HOTA over sequences (each sequence one leave-one-sequence-out fold).
+    Shared settings first, then each class's own (random draws, then a coordinate pass). A
+    trial is judged by the mean over the classes of the HOTA of each sequence, weighted by the
+    square root of its true boxes; a leave-one-sequence-out estimate is reported beside it.
     Tune on a development split only, and judge the result on held-out sequences.
     """
     from ..eval.report import load_dataset
@@ -179,7 +180,11 @@ def tune_command(
     "--classes", default="car,pedestrian,cyclist", show_default=True, help="KITTI classes to measure."
 )
 @click.option(
-    "--min-iou", type=click.FloatRange(0.05, 0.95), default=0.3, show_default=True, help="IoU to pair boxes."
+    "--min-iou",
+    type=click.FloatRange(0.05, 0.95),
+    default=0.3,
+    show_default=True,
+    help="IoU to pair boxes when measuring their size (scores are judged at IoU 0.5, as TrackEval counts).",
 )
 @click.option(
     "--method",
@@ -204,7 +209,7 @@ def calibrate_command(
     are than the true ones (per sequence; box_scale undoes a bias found on every sequence), and
     how its score relates to precision (a monotone score map, so that the tracker's thresholds
     mean the same for every detector). Run it on a development split only."""
-    from ..eval.calibrate import SCORE_MAP_METHODS, box_bias, calibrate_scores, score_samples
+    from ..eval.calibrate import SCORE_MAP_METHODS, calibrate_detector, calibrated_config
     from ..eval.report import load_dataset
     from ..eval.tune import write_config
 
@@ -213,54 +218,51 @@ def calibrate_command(
         refuse_inputs([*dataset.inputs, *([config_path] if config_path else [])], [("--out", out_path)])
     classes = class_list(classes) if fmt == "kitti" else ("pedestrian",)
     methods = SCORE_MAP_METHODS if method == "auto" else (method,)
-    settings, calibrations = {}, []
-    biases = {b.cls: b for b in box_bias(dataset, classes, min_iou)}
-    for cls in classes:
-        bias = biases.get(cls)
-        if bias is None:
-            click.echo(f"{cls}: no detection matches a true box; nothing to measure")
-            continue
-        click.echo(
-            f"{cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "
-            f"height {bias.log_height:+.3f}"
-        )
-        for name, (n, lw, lh) in bias.per_sequence.items():
-            click.echo(f"    {name}: {n:5d} pairs  width {lw:+.3f}  height {lh:+.3f}")
-        width, height = bias.suggested_box_scale
-        click.echo(f"    -> tracker.per_class.{cls}.box_scale: [{width}, {height}]")
-        samples = score_samples(dataset, cls, box_scale=(width, height))
-        cal = calibrate_scores(samples, methods)
-        settings[cls] = {"box_scale": [width, height]}
-        if not cal.score_map.raw:
-            click.echo(f"    scores: {len(samples)} judged detections, all of one score: no score map")
-            continue
-        calibrations.append(cal)
-        brier = ", ".join(f"{m} {v:.4f}" for m, v in cal.brier.items())
-        click.echo(
-            f"    scores: {len(samples)} judged detections, precision {samples.hit.mean():.3f}; "
-            f"Brier score on unseen sequences: {brier} -> {cal.method}"
-        )
-        knots = ", ".join(
-            f"{r:g}:{c:.2f}" for r, c in zip(cal.score_map.raw, cal.score_map.calibrated, strict=True)
-        )
-        click.echo(f"    -> tracker.per_class.{cls}.score_map (raw:calibrated): {knots}")
-        settings[cls]["score_map"] = dataclasses.asdict(cal.score_map)
+    measured = calibrate_detector(dataset, classes, methods, min_iou)
+    for cls, cal in measured.items():
+        if cal is None:
+            click.echo(f"{cls}: no {cls} detection matches a true box; nothing to measure")
+        else:
+            click.echo(_calibration_text(cal))
+    found = [c for c in measured.values() if c is not None]
+    if not found:
+        raise ValueError(f"no detection of {', '.join(classes)} matches a true box; nothing written")
     if plot_dir:
         from ..eval.plots import write_reliability_plots
 
-        for path in write_reliability_plots(calibrations, detections if fmt == "kitti" else "mot", plot_dir):
+        scored = [c.scores for c in found if c.scores is not None]
+        for path in write_reliability_plots(scored, detections if fmt == "kitti" else "mot", plot_dir):
             click.echo(f"wrote {path}")
     if out_path:
         base = load_config(config_path) if config_path else Config()
-        raw = config_to_dict(base)
-        if fmt == "kitti":
-            raw["tracker"]["frame_rate"] = dataset.sequences[0].fps
-        per_class = {k: diff(v, raw["tracker"]) for k, v in raw["tracker"]["per_class"].items()}
-        for cls, values in settings.items():
-            per_class[cls] = {**per_class.get(cls, {}), **values}
-        raw["tracker"]["per_class"] = per_class
-        write_config(out_path, config_from_dict(raw), header=f"Written by `{command_line('calibrate')}`")
+        fps = dataset.sequences[0].fps if fmt == "kitti" and dataset.sequences else None
+        config = calibrated_config(base, found, fps)
+        write_config(out_path, config, header=f"Written by `{command_line('calibrate')}`")
         click.echo(f"wrote {out_path}")
+
+
+def _calibration_text(cal) -> str:
+    bias, lines = cal.bias, []
+    lines.append(
+        f"{cal.cls}: {bias.pairs} pairs, median log(detected / true) width {bias.log_width:+.3f}, "
+        f"height {bias.log_height:+.3f}"
+    )
+    for name, (n, lw, lh) in bias.per_sequence.items():
+        lines.append(f"    {name}: {n:5d} pairs  width {lw:+.3f}  height {lh:+.3f}")
+    width, height = bias.suggested_box_scale
+    lines.append(f"    -> tracker.per_class.{cal.cls}.box_scale: [{width}, {height}]")
+    if cal.scores is None:
+        lines.append("    scores: every judged detection has the same score: no score map")
+        return "\n".join(lines)
+    samples, score_map = cal.scores.samples, cal.scores.score_map
+    brier = ", ".join(f"{m} {v:.4f}" for m, v in cal.scores.brier.items())
+    lines.append(
+        f"    scores: {len(samples)} judged detections (matched at IoU 0.5), precision "
+        f"{samples.hit.mean():.3f}; Brier score on unseen sequences: {brier} -> {score_map.method}"
+    )
+    knots = ", ".join(f"{r:g}:{c:.2f}" for r, c in zip(score_map.raw, score_map.calibrated, strict=True))
+    lines.append(f"    -> tracker.per_class.{cal.cls}.score_map (raw:calibrated): {knots}")
+    return "\n".join(lines)
 
 
 def _horizons(text: str) -> list[int]:

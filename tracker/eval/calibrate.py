@@ -14,12 +14,15 @@ detections that match a true box as a function of score, and fits a monotone map
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import isotonic_regression, linear_sum_assignment, minimize
 
 from ..associate import iou_matrix
+from ..config import Config, config_from_dict, config_to_dict
+from ..config_base import SAME, diff
 from ..config_tracker import ScoreMap
 from ..formats import KITTI_DISTRACTORS, BoxTable, read_kitti_labels, read_mot
 from .datasets import Dataset
@@ -246,6 +249,8 @@ def fit_score_map(score: np.ndarray, hit: np.ndarray, method: str, knots: int = 
     cal = np.concatenate([[values[0]], values, [values[-1]]])
     raw, first = np.unique(np.array([float(f"{v:.6g}") for v in raw]), return_index=True)
     cal = np.maximum.accumulate(np.clip(np.round(cal[first], 4), 0.0, 1.0))
+    if len(raw) < 2:  # scores that differ only beyond six digits: nothing to map
+        return ScoreMap()
     return ScoreMap(tuple(float(v) for v in raw), tuple(float(v) for v in cal), method)
 
 
@@ -304,3 +309,66 @@ def reliability(
                 (float(calibrated[inside].mean()), float(samples.hit[inside].mean()), int(inside.sum()))
             )
     return out
+
+
+# ---------------------------------------------------------------- whole detector
+
+
+@dataclass(frozen=True)
+class ClassCalibration:
+    """What ``track calibrate`` measured of one class: the box bias and, when scores vary, the
+    score calibration (None: every detection had one score)."""
+
+    cls: str
+    bias: BoxBias
+    scores: ScoreCalibration | None
+
+    @property
+    def settings(self) -> dict:
+        """The ``tracker.per_class.<cls>`` settings that apply it."""
+        out: dict = {"box_scale": list(self.bias.suggested_box_scale)}
+        if self.scores is not None:
+            out["score_map"] = dataclasses.asdict(self.scores.score_map)
+        return out
+
+
+def calibrate_detector(
+    dataset: Dataset,
+    classes: tuple[str, ...],
+    methods: tuple[str, ...] = SCORE_MAP_METHODS,
+    min_iou: float = 0.3,
+) -> dict[str, ClassCalibration | None]:
+    """Each class's calibration; None for a class none of whose detections match a true box.
+    ``ValueError`` for a class name the dataset does not have."""
+    unknown = [c for c in classes if c not in dataset.class_names]
+    if unknown:
+        raise ValueError(f"unknown class {unknown[0]!r} (classes: {', '.join(dataset.class_names)})")
+    biases = {b.cls: b for b in box_bias(dataset, classes, min_iou)}
+    out: dict[str, ClassCalibration | None] = {}
+    for cls in classes:
+        bias = biases.get(cls)
+        if bias is None:
+            out[cls] = None
+            continue
+        samples = score_samples(dataset, cls, box_scale=bias.suggested_box_scale)
+        cal = calibrate_scores(samples, methods)
+        out[cls] = ClassCalibration(cls, bias, cal if cal.score_map.raw else None)
+    return out
+
+
+def calibrated_config(base: Config, calibrations: list[ClassCalibration], frame_rate: float | None) -> Config:
+    """``base`` with each calibrated class's ``box_scale`` and ``score_map`` set in its
+    ``per_class`` section (and the dataset's frame rate, when given)."""
+    raw = config_to_dict(base)
+    tracker = raw["tracker"]
+    # Per-class sections as differences from the top, taken before the top changes.
+    per_class = {}
+    for name, section in tracker["per_class"].items():
+        d = diff(section, tracker)
+        per_class[name] = {} if d is SAME else {k: v for k, v in d.items() if k != "per_class"}
+    if frame_rate is not None:
+        tracker["frame_rate"] = frame_rate
+    for cal in calibrations:
+        per_class[cal.cls] = {**per_class.get(cal.cls, {}), **cal.settings}
+    tracker["per_class"] = per_class
+    return config_from_dict(raw)

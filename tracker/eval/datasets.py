@@ -28,6 +28,7 @@ from ..formats import (
     KITTI_CLASS_DIRS,
     KITTI_CLASSES,
     BoxTable,
+    detection_layout,
     format_kitti_tracks,
     format_mot_tracks,
     read_class_detections,
@@ -139,7 +140,7 @@ def _read_class_file(path: Path, det_format: str) -> BoxTable:
     class_name = path.parent.name
     layout = det_format
     if layout == "auto":
-        layout = _guess_layout(path)
+        layout = detection_layout(path) or "rrc"  # an empty file reads the same in any layout
     if layout == "mot":
         table = read_mot(path, "det")
         return BoxTable(
@@ -153,17 +154,6 @@ def _read_class_file(path: Path, det_format: str) -> BoxTable:
     if layout == "jsonl":
         raise ValueError(f"{path}: JSON Lines detections are one file per sequence, DET/SSSS.jsonl")
     return read_class_detections(path, class_name, layout)
-
-
-def _guess_layout(path: Path) -> str:
-    """pointrcnn (15 columns), rrc (6) or mot (7-10, 1-based frames) by the first data line."""
-    with path.open("rb") as fh:
-        for raw in fh:
-            line = raw.decode("utf-8", "replace").strip()
-            if line and not line.startswith("#"):
-                count = len(line.split(","))
-                return {15: "pointrcnn", 6: "rrc"}.get(count, "mot" if 7 <= count <= 10 else "rrc")
-    return "rrc"  # empty: nothing to read in any layout
 
 
 def _read_jsonl(path: Path) -> BoxTable:

@@ -1,7 +1,7 @@
 """Prediction benchmark of the motion models on ground-truth trajectories (``track eval-motion``).
 
 Samples: every frame t of every ground-truth track (Car, Van, Truck, Pedestrian, Person_sitting,
-Cyclist) with boxes at t-3..t and at t+h. Each model sees only the track's boxes up to t (all of
+Person, Cyclist) with boxes at t-3..t and at t+h. Each model sees only the track's boxes up to t (all of
 them for the Kalman filter, the last ``HISTORY_LEN`` for the LSTM) and predicts the box at t+h.
 Scores per horizon: mean centre error in pixels and in heights of the true box at t+h, and mean
 IoU of predicted and true boxes; over all samples and per class (car: Car, Van, Truck;

@@ -3,7 +3,7 @@ JSON layout of the result (``EvalReport.as_json``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class EvalReport:
     frames: int
     seconds: float  # tracker only
     interpolate_gaps: int = 0
+    warnings: list[str] = field(default_factory=list)  # see score_map_warnings
 
     @property
     def tracker_fps(self) -> float:
@@ -66,6 +67,33 @@ class EvalReport:
         }
 
 
+def score_map_warnings(dataset: Dataset, config: Config) -> list[str]:
+    """One line per class whose detections almost never look confident through the config's
+    score map (under 2 % reach 0.5): a map fitted on another detector's scores, such as the
+    PointRCNN preset (logits up to 15) on scores in [0, 1]. Run ``track calibrate``."""
+    import numpy as np
+
+    out = []
+    frames = [d for seq in dataset.sequences for d in seq.frames if len(d)]
+    if not frames:
+        return out
+    scores = np.concatenate([d.score for d in frames])
+    class_id = np.concatenate([d.class_id for d in frames])
+    for cid in np.unique(class_id):
+        name = dataset.class_names[cid] if 0 <= cid < len(dataset.class_names) else str(cid)
+        score_map = config.tracker.for_class(name).score_map
+        if not score_map.raw or max(score_map.calibrated) < 0.5:
+            continue
+        confident = float((score_map(scores[class_id == cid]) >= 0.5).mean())
+        if confident < 0.02:
+            out.append(
+                f"{name}: {confident:.1%} of the detections reach 0.5 through the config's score map "
+                f"(fitted on raw scores {score_map.raw[0]:g} to {score_map.raw[-1]:g}): is the config "
+                "made for these detections? track calibrate measures one"
+            )
+    return out
+
+
 def evaluate_dataset(
     data: str | Path,
     fmt: str,
@@ -82,6 +110,7 @@ def evaluate_dataset(
     if not Path(data).exists():
         raise FileNotFoundError(f"dataset folder not found: {data}")
     dataset = load_dataset(data, fmt, detections, fps, det_format)
+    warnings = score_map_warnings(dataset, config)
     post = None
     if interpolate_gaps:
         from ..postprocess import interpolate_gaps as fill
@@ -92,7 +121,7 @@ def evaluate_dataset(
     seconds = run_dataset(dataset, config.tracker, results_out, post)
     metrics = dataset.evaluate(Path(results_out))
     return EvalReport(
-        fmt, str(data), dataset, config, metrics, total_frames(dataset), seconds, interpolate_gaps
+        fmt, str(data), dataset, config, metrics, total_frames(dataset), seconds, interpolate_gaps, warnings
     )
 
 

@@ -1,13 +1,13 @@
 """Parameter search for the tracker on a dataset with ground truth (``track tune``).
 
 Random search over a bounded space: first the settings shared by all classes
-(``SHARED_SPACE``), then each class in turn on its own ``tracker.per_class.<class>`` settings.
-Trial 0 of every stage is the config it starts from, so the result is never worse than it on
-the data searched.
+(``SHARED_SPACE``), then each class in turn on its own ``tracker.per_class.<class>`` settings,
+then one pass of coordinate search per class. Trial 1 of every stage is the config it starts
+from, so the result is never worse than it on the data searched.
 
 What a trial is judged by: the mean over the tuned classes (car and pedestrian on KITTI) of
-the HOTA of each sequence (each a leave-one-sequence-out fold), averaged with weights that grow
-as the square root of the sequence's true boxes. TrackEval's combined HOTA weighs sequences by
+the HOTA of each sequence, averaged with weights that grow as the square root of the
+sequence's true boxes. TrackEval's combined HOTA weighs sequences by
 their boxes, so that one long sequence could decide (on the KITTI dev split one sequence holds
 58 % of the pedestrians); equal weights would let a sequence with 22 boxes count as much as one
 with 782. A setting must win on most of the data, not in one place.

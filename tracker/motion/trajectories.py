@@ -8,6 +8,7 @@ tracker, so the three cannot drift apart.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,7 @@ def _split_tracks(seq: str, frame, track_id, xyxy, fps: float, classes=None) -> 
         _, first = np.unique(f, return_index=True)  # one box per frame
         rows, f = rows[first], f[first]
         # A track's class is its most frequent label (KITTI ids are unique per sequence).
-        cls = "" if classes is None else max(set(classes[rows]), key=list(classes[rows]).count)
+        cls = "" if classes is None else Counter(classes[rows].tolist()).most_common(1)[0][0]
         out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64), cls))
     return out
 
