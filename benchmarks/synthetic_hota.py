@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker.config import load_config  # noqa: E402
 from tracker.eval.synthetic import SynthConfig, write_synthetic  # noqa: E402
-from tracker.eval.video import evaluate_videos  # noqa: E402
+from tracker.eval.video import VIDEO_CLASS, evaluate_videos  # noqa: E402
 
 SIZES = ((320, 240), (640, 360), (960, 540), (1280, 720), (480, 272))
 
@@ -78,7 +78,7 @@ def main() -> None:
                 kind = spec if spec else f"file:{gt}"
                 config = load_config(args.config, [f"detector.kind={kind}"])
                 metrics, summaries = evaluate_videos([(video, gt)], config, tmp / name)
-                runs.append((video.stem, metrics["COMBINED"]["pedestrian"], summaries[0].fps))
+                runs.append((video.stem, metrics["COMBINED"][VIDEO_CLASS], summaries[0].fps))
             combined = _combine(tmp, pairs, name)
             report[name] = {
                 "HOTA": combined.HOTA,
