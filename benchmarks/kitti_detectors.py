@@ -10,7 +10,8 @@ Runs the shipped command forms, exactly as users (and held-out checks) type them
 and prints car and pedestrian HOTA, DetA, AssA, MOTA, IDF1 and id switches next to the best
 reference tracker tuned on the same split. ``--ablations`` also runs each config with new
 tracks born still (``tracker.lifecycle.birth_velocity_radius=0``), to show what the velocity
-prior for new tracks is worth.
+prior for new tracks is worth, and with the learned motion models (``tracker.motion.kind=lstm``,
+``hybrid``) in place of the Kalman filter's prediction.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ RUNS = {
 }
 ABLATIONS = {
     "born still": ["--set", "tracker.lifecycle.birth_velocity_radius=0"],
+    # Learned motion (issue 17) in place of the Kalman filter's prediction, same settings.
+    "lstm motion": ["--set", "tracker.motion.kind=lstm"],
+    "hybrid motion": ["--set", "tracker.motion.kind=hybrid"],
 }
 
 

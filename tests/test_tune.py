@@ -56,3 +56,31 @@ def test_an_impossible_combination_is_skipped_not_an_error():
     ok = _class_config(Config(), "car", {"lifecycle.high_score": 0.3})
     assert ok.tracker.for_class("car").lifecycle.high_score == 0.3
     assert ok.tracker.for_class("pedestrian").lifecycle.high_score == Config().tracker.lifecycle.high_score
+
+
+def _stage_result(trials):
+    from tracker.eval.tune import _result
+
+    best = max(trials, key=lambda t: t.objective())
+    return _result("car", best, trials)
+
+
+def test_a_search_that_does_not_hold_up_on_unseen_sequences_keeps_its_start():
+    # "spiky" wins in-sample only through sequence "a"; scored on each sequence by the trial
+    # best on the others, the search is worse than not searching.
+    start = trial({}, {"a": 70.0, "b": 70.0, "c": 70.0})
+    spiky_a = trial({"x": 1}, {"a": 95.0, "b": 66.0, "c": 66.0})
+    spiky_b = trial({"x": 2}, {"a": 66.0, "b": 80.0, "c": 66.0})
+    r = _stage_result([start, spiky_a, spiky_b])
+    assert r.best is spiky_a and r.best.objective() > start.objective()
+    assert r.loso < start.objective()
+    assert not r.kept and r.chosen is start
+    assert "start kept" in r.summary()
+
+
+def test_a_search_that_wins_everywhere_is_kept():
+    start = trial({}, {"a": 70.0, "b": 70.0, "c": 70.0})
+    better = trial({"x": 1}, {"a": 72.0, "b": 71.0, "c": 73.0})
+    r = _stage_result([start, better])
+    assert r.kept and r.chosen is better
+    assert r.summary().endswith(": kept")
