@@ -149,8 +149,9 @@ def tune_command(
 
     Shared settings first, then each class's own (random draws, then a coordinate pass). A
     trial is judged by the mean over the classes of the HOTA of each sequence, weighted by the
-    square root of its true boxes; a leave-one-sequence-out estimate is reported beside it.
-    Tune on a development split only, and judge the result on held-out sequences.
+    square root of its true boxes. A stage's best is kept only when its leave-one-sequence-out
+    estimate beats the stage's start. Tune on a development split only, and judge the result
+    on held-out sequences.
     """
     from ..eval.report import load_dataset
     from ..eval.tune import load_space, tune, tuned_header, write_config
@@ -166,7 +167,7 @@ def tune_command(
 
     best, results = tune(dataset, config, classes, trials, seed, space, workers, progress)
     for r in results:
-        click.echo(f"{r.summary()} {r.best.params or 'start kept'}")
+        click.echo(f"{r.summary()} {r.best.params or ''}")
     write_config(out_path, best, header=tuned_header(command_line("tune"), results, config_path))
     click.echo(f"wrote {out_path}")
 
@@ -287,20 +288,25 @@ def _horizons(text: str) -> list[int]:
 def eval_motion_command(data, horizons, json_path, fps, weights, config_path, overrides):
     """Score the motion models' predictions on the ground-truth trajectories of a KITTI folder:
     centre error (pixels and box heights) and IoU, h frames ahead, from past boxes only; over
-    all tracks and per class (car, pedestrian, cyclist)."""
+    all tracks and per class (car, pedestrian, cyclist). 1sigma: the share of true box
+    coordinates within the model's own predicted 1-sigma spread (0.683 = calibrated)."""
     from ..eval.motion import evaluate_motion, scores_json
 
     steps = _horizons(horizons)
     config = load_preset(config_path, overrides, "kitti")
     results = evaluate_motion(data, steps, fps, config.tracker.motion, weights)
-    header = f"{'model':<8}{'class':<12}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'samples':>9}"
+    header = (
+        f"{'model':<8}{'class':<12}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'1sigma':>8}"
+        f"{'samples':>9}"
+    )
     lines = [header, "-" * len(header)]
     for name, per in results.items():
         for h, v in per.items():
             for cls, s in [("all", v), *v["per_class"].items()]:
+                cover = f"{s['coverage_1sigma']:8.3f}" if "coverage_1sigma" in s else f"{'-':>8}"
                 lines.append(
                     f"{name:<8}{cls:<12}{h:>7}{s['center_err_px']:9.2f}{s['center_err_rel']:9.3f}"
-                    f"{s['iou']:7.3f}{s['samples']:9d}"
+                    f"{s['iou']:7.3f}{cover}{s['samples']:9d}"
                 )
     click.echo("\n".join(lines))
     if json_path:

@@ -89,6 +89,11 @@ def train_motion_command(data, out, plot_path, epochs, seed, hidden, synthetic_s
     click.echo(
         f"validation ({', '.join(result.val_sequences) or 'synthetic'}): centre error 1 s ahead "
         f"{result.val_err_1s[-1]:.3f} box heights (constant velocity {result.cv_err_1s:.3f})"
+        + (
+            f"; spread covers {result.val_coverage[-1]:.3f} (0.683 = calibrated)"
+            if result.val_coverage
+            else ""
+        )
     )
     click.echo(f"wrote {out}" + (f" and {plot_path}" if plot_path else ""))
 

@@ -6,6 +6,12 @@ them for the Kalman filter, the last ``HISTORY_LEN`` for the LSTM) and predicts 
 Scores per horizon: mean centre error in pixels and in heights of the true box at t+h, and mean
 IoU of predicted and true boxes; over all samples and per class (car: Car, Van, Truck;
 pedestrian: Pedestrian, Person_sitting, Person; cyclist), since a pedestrian moves unlike a car.
+
+For the models that predict their own uncertainty, ``coverage_1sigma``: the share of the true
+box's coordinates (centre x, y, width, height) within the predicted 1-sigma spread (0.683 is
+calibrated). The Kalman filter's is its innovation standard deviation (predicted state plus
+measurement noise); the LSTM's is its learned 68.3 % interval (``MotionLSTM``). On ground-truth
+histories, cleaner than the detections a tracker feeds the LSTM, its spread covers more.
 """
 
 from __future__ import annotations
@@ -25,41 +31,61 @@ MODELS = ("kalman", "lstm", "hybrid")
 
 def kalman_predictions(
     trajectories: Sequence[Trajectory], samples: Samples, config: MotionConfig
-) -> np.ndarray:
-    """(S, H, 4) boxes from the constant-velocity Kalman filter run over each track up to t."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S, H, 4) boxes from the constant-velocity Kalman filter run over each track up to t,
+    and (S, H, 4) their standard deviations of centre x, y, width and height (pixels)."""
     model = KalmanBoxModel(config)
     wanted: dict[int, list[int]] = {}
     for row, (j, _) in enumerate(samples.origin):
         wanted.setdefault(int(j), []).append(row)
-    horizons = np.asarray(samples.horizons_s)
     out = np.zeros(samples.future.shape)
+    spread = np.zeros(samples.future.shape)
     for j, rows in wanted.items():
-        tr = trajectories[j]
-        states = _filter_states(model, tr)
-        means = states[samples.origin[rows, 1]]
-        centre_size = means[:, None, :4] + means[:, None, 4:] * horizons[None, :, None]
-        centre_size[..., 2:4] = np.maximum(centre_size[..., 2:4], 1.0)
-        half = centre_size[..., 2:4] / 2
-        out[rows] = np.concatenate([centre_size[..., :2] - half, centre_size[..., :2] + half], axis=-1)
-    return out
+        means, covs = _filter_states(model, trajectories[j])
+        at = samples.origin[rows, 1]
+        for k, ahead in enumerate(samples.horizons_s):
+            mean, cov = model.predict(means[at], covs[at], float(ahead))
+            out[rows, k] = model.boxes(mean)
+            spread[rows, k] = np.sqrt(cov[:, 0] + model.measurement_noise(mean))
+    return out, spread
 
 
-def _filter_states(model: KalmanBoxModel, tr: Trajectory) -> np.ndarray:
-    """(T, 8) filtered state after each box of the trajectory."""
+def _filter_states(model: KalmanBoxModel, tr: Trajectory) -> tuple[np.ndarray, np.ndarray]:
+    """The filtered state means (T, D) and covariances after each box of the trajectory."""
     mean, cov = model.initiate(tr.xyxy[:1])
-    states = np.zeros((len(tr.frame), mean.shape[1]))
-    states[0] = mean[0]
+    means = np.zeros((len(tr.frame), *mean.shape[1:]))
+    covs = np.zeros((len(tr.frame), *cov.shape[1:]))
+    means[0], covs[0] = mean[0], cov[0]
     for i in range(1, len(tr.frame)):
         mean, cov = model.predict(mean, cov, float(tr.time_s[i] - tr.time_s[i - 1]))
         mean, cov = model.update(mean, cov, tr.xyxy[i : i + 1])
-        states[i] = mean[0]
-    return states
+        means[i], covs[i] = mean[0], cov[0]
+    return means, covs
 
 
-def score(pred: np.ndarray, samples: Samples, rows: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+def _centre_size(xyxy: np.ndarray) -> np.ndarray:
+    wh = np.maximum(xyxy[..., 2:4] - xyxy[..., 0:2], 1.0)
+    return np.concatenate([(xyxy[..., 0:2] + xyxy[..., 2:4]) / 2, wh], axis=-1)
+
+
+def within_spread(pred: np.ndarray, spread: np.ndarray, true: np.ndarray, log_size: bool) -> np.ndarray:
+    """(S, H) share of the four coordinates (centre x, y, width, height) of the true boxes
+    within ``spread`` of the predicted ones: sizes compared as log ratios when ``log_size``
+    (the LSTM's spreads), in pixels otherwise (the Kalman filter's)."""
+    p, t = _centre_size(pred), _centre_size(true)
+    err = np.abs(t - p)
+    if log_size:
+        err[..., 2:4] = np.abs(np.log(t[..., 2:4] / p[..., 2:4]))
+    return (err <= spread).mean(axis=-1)
+
+
+def score(
+    pred: np.ndarray, samples: Samples, rows: np.ndarray | None = None, inside: np.ndarray | None = None
+) -> dict[str, dict[str, float]]:
     """Per horizon (keyed by its index into ``samples.horizons_s``): centre error (px and
-    relative to the true box height) and IoU, over the samples that have that future box
-    (and are in ``rows``, a boolean mask, when given)."""
+    relative to the true box height), IoU and, given ``inside`` (``within_spread``), the
+    coverage of the predicted spread, over the samples that have that future box (and are in
+    ``rows``, a boolean mask, when given)."""
     out = {}
     for k in range(len(samples.horizons_s)):
         m = samples.has_future[:, k] if rows is None else samples.has_future[:, k] & rows
@@ -75,6 +101,8 @@ def score(pred: np.ndarray, samples: Samples, rows: np.ndarray | None = None) ->
             "iou": float(iou.mean()),
             "samples": int(m.sum()),
         }
+        if inside is not None:
+            out[str(k)]["coverage_1sigma"] = float(inside[m, k].mean())
     return out
 
 
@@ -101,19 +129,25 @@ def evaluate_motion(
     config: MotionConfig | None = None,
     weights: str | Path | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{model: {horizon_frames: {center_err_px, center_err_rel, iou, samples, per_class:
-    {class: {the same four}}}}}``."""
+    """``{model: {horizon_frames: {center_err_px, center_err_rel, iou, samples,
+    [coverage_1sigma,] per_class: {class: {the same}}}}}``."""
     trajectories = kitti_trajectories(data, fps)
     samples = make_samples(trajectories, [h / fps for h in horizons])
-    kalman = kalman_predictions(trajectories, samples, config or MotionConfig())
-    lstm = LSTMPredictor(weights).predict(samples.histories, np.asarray(samples.horizons_s))
+    kalman, kalman_spread = kalman_predictions(trajectories, samples, config or MotionConfig())
+    predictor = LSTMPredictor(weights)
+    ahead = np.asarray(samples.horizons_s)
+    lstm = predictor.predict(samples.histories, ahead)
     predictions = {"kalman": kalman, "lstm": lstm, "hybrid": hybrid_predictions(kalman, lstm, samples)}
+    inside = {"kalman": within_spread(kalman, kalman_spread, samples.future, log_size=False)}
+    if predictor.has_spread:
+        spread = predictor.predict_spread(samples.histories, ahead)
+        inside["lstm"] = within_spread(lstm, spread, samples.future, log_size=True)
     sample_class = np.array([trajectories[j].cls for j in samples.origin[:, 0]], object)
     classes = [c for c in ("car", "pedestrian", "cyclist") if (sample_class == c).any()]
     results = {}
     for name, pred in predictions.items():
-        per = score(pred, samples)
-        by_class = {c: score(pred, samples, sample_class == c) for c in classes}
+        per = score(pred, samples, inside=inside.get(name))
+        by_class = {c: score(pred, samples, sample_class == c, inside.get(name)) for c in classes}
         results[name] = {
             str(h): {
                 **per[str(k)],
@@ -127,12 +161,13 @@ def evaluate_motion(
 
 def scores_json(results: dict) -> dict:
     """The documented JSON layout of ``track eval-motion --json``: per model and horizon the
-    centre error (pixels, box heights) and IoU, and the same per class (``per_class``) with
-    the number of samples behind each."""
-    keys = ("center_err_px", "center_err_rel", "iou")
+    centre error (pixels, box heights) and IoU, the coverage of the predicted spread for the
+    models that predict one, and the same per class (``per_class``) with the number of
+    samples behind each."""
+    keys = ("center_err_px", "center_err_rel", "iou", "coverage_1sigma")
 
     def one(v: dict) -> dict:
-        return {k: v[k] for k in keys}
+        return {k: v[k] for k in keys if k in v}
 
     return {
         m: {

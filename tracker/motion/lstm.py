@@ -5,6 +5,12 @@ newest box, in units of its height; log size ratios; time offsets). Output: the 
 ``FUTURE_STEPS`` steps of ``STEP_S`` seconds, in the same relative units. Predictions for any
 other time ahead are interpolated between those steps, so one model serves any frame rate.
 
+With ``spread`` the network also predicts, per step and coordinate, how far off that box
+will be: the half-width of the interval that holds the truth 68.3 % of the time (a 1-sigma
+interval, were the errors Gaussian), learned by quantile regression on the size of the
+error. It reads the same LSTM state but its gradients stop there, so the box predictions are
+trained exactly as without it.
+
 One forward pass covers every track of a frame. The shipped weights
 (``tracker/motion/weights/motion_lstm.pt``) come from ``track train-motion``; they load with
 ``torch.load(..., weights_only=True)``.
@@ -42,21 +48,47 @@ class MotionLSTM(nn.Module):
 
     FIT_STEPS = 4
 
-    def __init__(self, hidden: int = 64, residual: bool = True) -> None:
+    def __init__(self, hidden: int = 64, residual: bool = True, spread: bool = True) -> None:
         super().__init__()
         self.hidden = hidden
         self.residual = residual
+        self.spread = spread
         ahead = torch.arange(1, FUTURE_STEPS + 1, dtype=torch.float32) * STEP_S
         self.register_buffer("ahead_s", ahead, persistent=False)
         self.lstm = nn.LSTM(FEATURES, hidden, batch_first=True)
         self.head = nn.Sequential(
             nn.Linear(hidden + GLOBAL_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
         )
+        # Created after the box head, so that a seed gives the box head the same initial weights
+        # with or without it.
+        if spread:
+            self.spread_head = nn.Sequential(
+                nn.Linear(hidden + GLOBAL_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
+            )
+            with torch.no_grad():  # start near typical errors (5 % of the box), not at 100 %
+                self.spread_head[-1].bias.fill_(-3.0)
 
     def forward(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         """``steps`` (B, K, FEATURES), ``glob`` (B, GLOBAL_FEATURES) -> (B, FUTURE_STEPS, 4)."""
+        return self._boxes(self._encode(steps, glob), steps)
+
+    def forward_with_spread(
+        self, steps: torch.Tensor, glob: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The boxes of ``forward`` and their spreads (B, FUTURE_STEPS, 4), in the same relative
+        units (None without ``spread``)."""
+        state = self._encode(steps, glob)
+        if not self.spread:
+            return self._boxes(state, steps), None
+        log_spread = self.spread_head(state.detach()).view(-1, FUTURE_STEPS, 4)
+        return self._boxes(state, steps), torch.exp(log_spread.clamp(-12.0, 4.0))
+
+    def _encode(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         _, (h, _) = self.lstm(steps)
-        out = self.head(torch.cat([h[-1], glob], dim=1)).view(-1, FUTURE_STEPS, 4)
+        return torch.cat([h[-1], glob], dim=1)
+
+    def _boxes(self, state: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        out = self.head(state).view(-1, FUTURE_STEPS, 4)
         if self.residual:
             out = out + self.line_fit(steps)[:, None, :] * self.ahead_s[None, :, None]
         return out
@@ -81,7 +113,9 @@ def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "hidden" not in state or "state_dict" not in state:
         raise ValueError(f"{path}: not a motion LSTM checkpoint")
-    model = MotionLSTM(int(state["hidden"]), bool(state.get("residual", False)))
+    model = MotionLSTM(
+        int(state["hidden"]), bool(state.get("residual", False)), bool(state.get("spread", False))
+    )
     model.load_state_dict(state["state_dict"])
     return model.eval()
 
@@ -110,3 +144,24 @@ class LSTMPredictor:
     def predict(self, histories: Histories, ahead_s: np.ndarray) -> np.ndarray:
         """(S, T, 4) boxes ``ahead_s`` (T,) seconds after each history's newest box."""
         return interpolate_steps(self.predict_steps(histories), np.asarray(ahead_s, np.float64))
+
+    @property
+    def has_spread(self) -> bool:
+        return bool(self.model.spread)
+
+    def predict_spread(self, histories: Histories, ahead_s: np.ndarray) -> np.ndarray:
+        """(S, T, 4) spreads of ``predict``'s boxes: half-widths of 68.3 % intervals of the
+        centre x and y (pixels) and of the log width and log height (see ``MotionLSTM``);
+        zero spread at the newest box itself, linear between steps."""
+        if not self.has_spread:
+            raise ValueError("these motion weights predict no spread (retrain with `track train-motion`)")
+        if len(histories) == 0:
+            return np.zeros((0, len(np.atleast_1d(ahead_s)), 4))
+        steps, glob = history_features(histories)
+        with torch.inference_mode():
+            _, spread = self.model.forward_with_spread(torch.from_numpy(steps), torch.from_numpy(glob))
+        rel = np.concatenate([np.zeros((len(steps), 1, 4)), spread.numpy().astype(np.float64)], axis=1)
+        # Positions are in heights of the newest box; sizes are log ratios already.
+        height = np.maximum(histories.xyxy[:, -1, 3] - histories.xyxy[:, -1, 1], 1.0)
+        rel[..., 0:2] *= height[:, None, None]
+        return interpolate_steps(rel, np.asarray(ahead_s, np.float64))

@@ -66,6 +66,8 @@ class TrainSettings:
     max_jitter: float = 0.025
     # ... and cut to a random length of MIN_HISTORY or more (young tracks) in this share of them.
     truncate_share: float = 0.3
+    # Also learn each prediction's spread (``MotionLSTM``); the boxes are learned the same either way.
+    spread: bool = True
 
 
 @dataclass
@@ -75,6 +77,9 @@ class TrainResult:
     val_loss: list[float] = field(default_factory=list)
     # Validation centre error 1 s ahead, in box heights, per epoch (and constant velocity's).
     val_err_1s: list[float] = field(default_factory=list)
+    # Validation share of true box coordinates within the predicted spread, per epoch, on
+    # histories made noisy and short like the training ones.
+    val_coverage: list[float] = field(default_factory=list)
     cv_err_1s: float = float("nan")
     train_sequences: list[str] = field(default_factory=list)
     val_sequences: list[str] = field(default_factory=list)
@@ -139,11 +144,47 @@ def augment(steps: torch.Tensor, valid_len: torch.Tensor, settings: TrainSetting
     return steps, noise[:, -1]
 
 
+def noisy_like_training(
+    steps: torch.Tensor, target: torch.Tensor, settings: TrainSettings, seed: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """History features and targets augmented as in training (``augment``), reproducibly: the
+    inputs a tracker's detections give, for judging predicted spreads."""
+    noisy, shift = augment(steps, steps[..., 5].sum(1).long(), settings, torch.Generator().manual_seed(seed))
+    return noisy, target - shift[:, None, :]
+
+
 def loss_fn(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Smooth-L1 on the relative box offsets, over the future steps that exist."""
     per = torch.nn.functional.smooth_l1_loss(pred, target, reduction="none", beta=0.05).sum(-1)
     m = mask.float()
     return (per * m).sum() / m.sum().clamp(min=1)
+
+
+# The share of true boxes a predicted spread should cover: a 1-sigma interval's.
+SPREAD_QUANTILE = 0.6827
+
+
+def spread_loss(
+    pred: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Pinball loss of the spread as the SPREAD_QUANTILE quantile of the size of each
+    coordinate's error, over the future steps that exist. Its minimum is the spread that the
+    truth falls within that share of the time, whatever the errors' distribution (they are
+    heavy-tailed: a Gaussian fit would cover more than 68 %). The boxes are held fixed."""
+    err = (target - pred.detach()).abs()
+    q = SPREAD_QUANTILE
+    per = torch.maximum(q * (err - spread), (q - 1) * (err - spread)).sum(-1)
+    m = mask.float()
+    return (per * m).sum() / m.sum().clamp(min=1)
+
+
+def spread_coverage(
+    pred: torch.Tensor, spread: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> float:
+    """Share of (sample, step, coordinate) errors within the predicted spread."""
+    inside = ((target - pred).abs() <= spread).float().mean(-1)
+    m = mask.float()
+    return float((inside * m).sum() / m.sum().clamp(min=1))
 
 
 def centre_error_1s(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
@@ -179,13 +220,16 @@ def train_motion(
     val_traj = kitti_val or synthetic_trajectories(range(900_000, 900_010))
     val = make_samples(val_traj, HORIZONS_S, interpolate=True)
 
-    model = MotionLSTM(settings.hidden)
+    model = MotionLSTM(settings.hidden, spread=settings.spread)
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, settings.epochs)
     x_steps, x_glob, y, mask = _tensors(train)
     x_len = x_steps[..., 5].sum(1).long()
     gen = torch.Generator().manual_seed(settings.seed)
     v_steps, v_glob, v_y, v_mask = _tensors(val)
+    # Spreads are judged on validation histories made noisy and short like the training ones
+    # (a tracker's inputs are detections); on clean ground truth they would cover more.
+    aug_steps, aug_y = noisy_like_training(v_steps, v_y, settings)
     result = TrainResult(
         model,
         train_sequences=sorted({t.name.split(":")[0] for t in kitti_train}),
@@ -200,6 +244,9 @@ def train_motion(
             pred = model(v_steps, v_glob)
             result.val_loss.append(float(loss_fn(pred, v_y, v_mask)))
             result.val_err_1s.append(centre_error_1s(pred, v_y, v_mask))
+            if model.spread:
+                aug_pred, aug_spread = model.forward_with_spread(aug_steps, v_glob)
+                result.val_coverage.append(spread_coverage(aug_pred, aug_spread, aug_y, v_mask))
         result.train_loss.append(loss)
         if progress:
             progress(epoch, result.train_loss[-1], result.val_loss[-1])
@@ -216,10 +263,16 @@ def _train_epoch(model, optimiser, data, settings: TrainSettings, rng, gen) -> f
         idx = order[start : start + settings.batch_size]
         steps, shift = augment(x_steps[idx], x_len[idx], settings, gen)
         target = y[idx] - shift[:, None, :]
-        loss = loss_fn(model(steps, x_glob[idx]), target, mask[idx])
+        pred, spread = model.forward_with_spread(steps, x_glob[idx])
+        loss = loss_fn(pred, target, mask[idx])
         optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        extra = spread_loss(pred, spread, target, mask[idx]) if spread is not None else 0.0
+        (loss + extra).backward()
+        # Clipped apart, so that the spread head cannot change how the box head learns.
+        box_params = [p for n, p in model.named_parameters() if not n.startswith("spread_head.")]
+        torch.nn.utils.clip_grad_norm_(box_params, 1.0)
+        if spread is not None:
+            torch.nn.utils.clip_grad_norm_(model.spread_head.parameters(), 1.0)
         optimiser.step()
         total, batches = total + loss.item(), batches + 1
     return total / max(batches, 1)
@@ -241,7 +294,8 @@ def save_checkpoint(model: MotionLSTM, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"hidden": model.hidden, "residual": model.residual, "state_dict": model.state_dict()}, tmp)
+    state = {"hidden": model.hidden, "residual": model.residual, "spread": model.spread}
+    torch.save({**state, "state_dict": model.state_dict()}, tmp)
     tmp.replace(path)
 
 
