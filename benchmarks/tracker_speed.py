@@ -1,10 +1,11 @@
 """Tracker-only speed: association + motion + lifecycle, no file I/O.
 
-    python benchmarks/tracker_speed.py [--data ../shared/data/kitti] [--json FILE]
+    python benchmarks/tracker_speed.py [--data ../shared/data/kitti] [--json FILE] [--set KEY=VALUE ...]
 
 Reports frames/s on the KITTI dev split (car detections, one process) and on synthetic frames
 with 10, 100 and 1000 objects, to show how cost grows with the number of objects. Each figure is
 the best of ``--repeats`` runs (the machine is shared; the best run is the least disturbed).
+``--set tracker.motion.kind=lstm`` times the learned motion model instead of the Kalman filter.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "kitti.yaml")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
-    config = load_config(args.config).tracker
+    config = load_config(args.config, args.overrides).tracker
     result: dict = {}
     if (args.data / "seqmap.txt").is_file():
         seqs = kitti_car_sequences(args.data)

@@ -118,7 +118,9 @@ def spread_coverage_on(predictor: LSTMPredictor, samples, histories: Histories) 
 
 
 def detector_like(samples, seed: int = 0) -> Histories:
-    """Histories jittered as in training: each by its own share (0-2.5 %) of the box size."""
+    """Histories of detector-like boxes: each history's corners jittered by its own random
+    share (0-2.5 %, training's range) of the box's width and height. Close to training's
+    augmentation (which jitters centre and log size, and also shortens histories), not equal."""
     h = samples.histories
     rng = np.random.default_rng(seed)
     size = np.concatenate([h.xyxy[..., 2:] - h.xyxy[..., :2]] * 2, axis=-1)

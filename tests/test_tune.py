@@ -84,3 +84,45 @@ def test_a_search_that_wins_everywhere_is_kept():
     r = _stage_result([start, better])
     assert r.kept and r.chosen is better
     assert r.summary().endswith(": kept")
+
+
+HIGH = "lifecycle.high_score"
+SPIKY = {0.6: (70.0, 70.0, 70.0), 0.3: (95.0, 66.0, 66.0), 0.5: (66.0, 80.0, 66.0)}
+STEADY = {0.6: (70.0, 70.0, 70.0), 0.3: (69.0, 69.0, 69.0), 0.5: (72.0, 71.0, 73.0)}
+
+
+def _fake_run(table, sequences=("a", "b", "c")):
+    """``tune._run`` scoring each job's config from ``table``: car high_score -> HOTA per sequence."""
+
+    def run(jobs, workers, name, progress, offset=0):
+        out = []
+        for _, config, _, params in jobs:
+            per = dict(
+                zip(sequences, table[config.tracker.for_class("car").lifecycle.high_score], strict=False)
+            )
+            out.append(trial(params, per))
+        return out
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "table, sequences, expected",
+    [
+        (SPIKY, ("a", "b", "c"), 0.6),  # every stage fits noise: the start survives
+        (STEADY, ("a", "b", "c"), 0.5),  # better on every sequence: kept
+        (SPIKY, ("a",), 0.3),  # one sequence, nothing to hold out: the best, unchecked
+    ],
+)
+def test_tune_applies_only_the_stages_that_hold_up(monkeypatch, table, sequences, expected):
+    from tracker.eval import tune as tune_module
+
+    monkeypatch.setattr(tune_module, "_run", _fake_run(table, sequences))
+    config, results = tune_module.tune(
+        None, Config(), ("car",), trials=6, space={HIGH: [0.6, 0.3, 0.5]}, shared_space={}
+    )
+    assert config.tracker.for_class("car").lifecycle.high_score == expected
+    header = tune_module.tuned_header("track tune x", results, None)
+    per_sequence = header.splitlines()[-1]
+    assert per_sequence.startswith("  car HOTA per sequence: ")
+    assert f"{sequences[0]} {table[expected][0]:.3f}" in per_sequence  # the written config's figures

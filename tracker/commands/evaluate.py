@@ -167,7 +167,8 @@ def tune_command(
 
     best, results = tune(dataset, config, classes, trials, seed, space, workers, progress)
     for r in results:
-        click.echo(f"{r.summary()} {r.best.params or ''}")
+        params = r.best.params or ""
+        click.echo(f"{r.summary()} {params if r.kept or not params else f'(rejected: {params})'}")
     write_config(out_path, best, header=tuned_header(command_line("tune"), results, config_path))
     click.echo(f"wrote {out_path}")
 

@@ -136,12 +136,13 @@ def evaluate_motion(
     kalman, kalman_spread = kalman_predictions(trajectories, samples, config or MotionConfig())
     predictor = LSTMPredictor(weights)
     ahead = np.asarray(samples.horizons_s)
-    lstm = predictor.predict(samples.histories, ahead)
-    predictions = {"kalman": kalman, "lstm": lstm, "hybrid": hybrid_predictions(kalman, lstm, samples)}
     inside = {"kalman": within_spread(kalman, kalman_spread, samples.future, log_size=False)}
     if predictor.has_spread:
-        spread = predictor.predict_spread(samples.histories, ahead)
+        lstm, spread = predictor.predict_with_spread(samples.histories, ahead)
         inside["lstm"] = within_spread(lstm, spread, samples.future, log_size=True)
+    else:
+        lstm = predictor.predict(samples.histories, ahead)
+    predictions = {"kalman": kalman, "lstm": lstm, "hybrid": hybrid_predictions(kalman, lstm, samples)}
     sample_class = np.array([trajectories[j].cls for j in samples.origin[:, 0]], object)
     classes = [c for c in ("car", "pedestrian", "cyclist") if (sample_class == c).any()]
     results = {}

@@ -153,15 +153,25 @@ class LSTMPredictor:
         """(S, T, 4) spreads of ``predict``'s boxes: half-widths of 68.3 % intervals of the
         centre x and y (pixels) and of the log width and log height (see ``MotionLSTM``);
         zero spread at the newest box itself, linear between steps."""
+        return self.predict_with_spread(histories, ahead_s)[1]
+
+    def predict_with_spread(self, histories: Histories, ahead_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``predict`` and ``predict_spread`` from one forward pass."""
         if not self.has_spread:
             raise ValueError("these motion weights predict no spread (retrain with `track train-motion`)")
+        ahead = np.asarray(ahead_s, np.float64)
         if len(histories) == 0:
-            return np.zeros((0, len(np.atleast_1d(ahead_s)), 4))
+            empty = np.zeros((0, len(np.atleast_1d(ahead)), 4))
+            return empty, empty.copy()
         steps, glob = history_features(histories)
         with torch.inference_mode():
-            _, spread = self.model.forward_with_spread(torch.from_numpy(steps), torch.from_numpy(glob))
-        rel = np.concatenate([np.zeros((len(steps), 1, 4)), spread.numpy().astype(np.float64)], axis=1)
+            out, spread = self.model.forward_with_spread(torch.from_numpy(steps), torch.from_numpy(glob))
+        zero = np.zeros((len(steps), 1, 4))
+        boxes = boxes_from_targets(
+            histories.xyxy[:, -1], np.concatenate([zero, out.numpy().astype(np.float64)], 1)
+        )
+        rel = np.concatenate([zero, spread.numpy().astype(np.float64)], axis=1)
         # Positions are in heights of the newest box; sizes are log ratios already.
         height = np.maximum(histories.xyxy[:, -1, 3] - histories.xyxy[:, -1, 1], 1.0)
         rel[..., 0:2] *= height[:, None, None]
-        return interpolate_steps(rel, np.asarray(ahead_s, np.float64))
+        return interpolate_steps(boxes, ahead), interpolate_steps(rel, ahead)
