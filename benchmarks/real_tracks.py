@@ -4,10 +4,12 @@
 
 The default detector runs once over every frame of both clips (configs/default.yaml plus
 ``--set``); the tracker then runs over the cached detections for the default settings and for
-each ``--variant``. On the labelled frames (benchmarks/real_labels.json) the reported tracks are
-scored like detections in benchmarks/detector_speed.py: the share of vehicles >= 25 px tall
-shown as a track at IoU 0.5, and the share of shown vehicle tracks that are real. The number
-of ids per clip is printed beside them (each clip has about a dozen vehicles in view at a time).
+each ``--variant``, with camera-motion compensation as the pipeline runs it (warps estimated
+once per frame; ``camera_motion.enabled=false`` in a variant turns it off). On the labelled
+frames (benchmarks/real_labels.json) the reported tracks are scored like detections in
+benchmarks/detector_speed.py: the share of vehicles >= 25 px tall shown as a track at IoU 0.5,
+and the share of shown vehicle tracks that are real. The number of ids per clip is printed
+beside them (each clip has about a dozen vehicles in view at a time).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import detector_speed as ds  # noqa: E402
 
+from tracker.camera import CameraMotion  # noqa: E402
 from tracker.config import load_config, preset_path  # noqa: E402
 from tracker.detect import detector_from_config  # noqa: E402
 from tracker.source import open_source  # noqa: E402
@@ -35,8 +38,8 @@ def score_variant(cache, labels, class_names, overrides: list[str]) -> dict:
     for clip, frames in cache.items():
         tracker = Tracker(config.tracker, class_names)
         seen: set[int] = set()
-        for frame, dets in frames:
-            tracks = tracker.update(dets, frame.time_s)
+        for frame, dets, warp in frames:
+            tracks = tracker.update(dets, frame.time_s, warp if config.camera_motion.enabled else None)
             seen.update(tracks.id.tolist())
             if frame.index in labels[clip]:
                 names = [class_names[c] for c in tracks.class_id]
@@ -61,10 +64,13 @@ def main() -> None:
     args = parser.parse_args()
     labels = ds.load_labels(args.labels)
     detector = detector_from_config(load_config(preset_path("default"), args.overrides))
-    cache = {
-        clip: [(f, detector.detect([f])[0]) for f in open_source(ds.SHARED / "data" / "real" / name)]
-        for clip, name in ds.CLIPS.items()
-    }
+    cache = {}
+    for clip, name in ds.CLIPS.items():
+        camera = CameraMotion()
+        cache[clip] = [
+            (f, detector.detect([f])[0], camera.update(f.image))
+            for f in open_source(ds.SHARED / "data" / "real" / name)
+        ]
     report = {}
     for variant in ["", *args.variant]:
         sets = [s for s in variant.split(";") if s]

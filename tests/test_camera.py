@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from tracker.camera import IDENTITY, CameraMotion, warp_boxes
+from tracker.camera import IDENTITY, CameraMotion, FlowSettings, drop_zoom, warp_boxes
 from tracker.config import MotionConfig, TrackerConfig
 from tracker.motion.kalman import KalmanBoxModel
 from tracker.structures import Detections
@@ -30,14 +30,49 @@ def test_recovers_a_known_global_shift():
     np.testing.assert_allclose(warp[:, 2], [11.5, -6.0], atol=0.5)
 
 
-def test_recovers_a_zoom():
+def test_recovers_a_zoom_when_asked():
     base = textured(seed=1)
     m = cv2.getRotationMatrix2D((640, 360), 0.0, 1.03)
-    camera = CameraMotion()
+    camera = CameraMotion(FlowSettings(zoom=True))
     camera.update(base)
     warp = camera.update(cv2.warpAffine(base, m, (1280, 720), borderMode=cv2.BORDER_REFLECT))
     assert abs(np.sqrt(np.linalg.det(warp[:, :2])) - 1.03) < 0.01
     np.testing.assert_allclose(warp[:, 2], m[:, 2], atol=1.5)
+
+
+def test_forward_motion_is_not_taken_for_camera_motion():
+    """A camera driving forward sees the scene expand around the vanishing point (here off
+    the centre, as on the highway clip): depth-dependent, so by default no compensation. A
+    turn (a pan of 20 px) while driving forward is still compensated, give or take the
+    expansion's share at the frame's centre (0.02 x 60 px)."""
+    base = textured(seed=4)
+    expand = cv2.getRotationMatrix2D((700, 420), 0.0, 1.05)
+    camera = CameraMotion()
+    camera.update(base)
+    warp = camera.update(cv2.warpAffine(base, expand, (1280, 720), borderMode=cv2.BORDER_REFLECT))
+    np.testing.assert_allclose(warp[:, :2], np.eye(2), atol=0.01)
+    assert np.abs(warp[:, 2]).max() < 1.0
+    turn = cv2.getRotationMatrix2D((700, 420), 0.0, 1.02)
+    turn[0, 2] += 20.0
+    camera.update(base)
+    warp = camera.update(cv2.warpAffine(base, turn, (1280, 720), borderMode=cv2.BORDER_REFLECT))
+    np.testing.assert_allclose(warp[:, :2], np.eye(2), atol=0.01)
+    np.testing.assert_allclose(warp[:, 2], [20.0, 0.0], atol=2.0)
+
+
+def test_drop_zoom_keeps_rotation_about_the_fixed_point_or_the_centre():
+    m = cv2.getRotationMatrix2D((600.0, 330.0), 2.0, 1.04)  # fixed point in the middle
+    out = drop_zoom(m, 1280, 720)
+    assert abs(np.linalg.det(out[:, :2]) - 1.0) < 1e-9
+    np.testing.assert_allclose(out[:, :2] @ [600.0, 330.0] + out[:, 2], [600.0, 330.0], atol=1e-6)
+    far = cv2.getRotationMatrix2D((100.0, 50.0), 2.0, 1.04)  # far off: about the frame's centre
+    out = drop_zoom(far, 1280, 720)
+    np.testing.assert_allclose(
+        out[:, :2] @ [640.0, 360.0] + out[:, 2], far[:, :2] @ [640.0, 360.0] + far[:, 2]
+    )
+    np.testing.assert_allclose(drop_zoom(IDENTITY, 1280, 720), IDENTITY)
+    shift = np.array([[1.0, 0.0, 7.0], [0.0, 1.0, -3.0]])
+    np.testing.assert_allclose(drop_zoom(shift, 1280, 720), shift)
 
 
 def test_identity_at_a_scene_cut_and_a_resolution_change():

@@ -1,12 +1,13 @@
 """Camera-motion compensation: the global image motion between consecutive frames.
 
 On driving footage the camera itself moves and turns, so every object shifts in the image by
-the camera's motion on top of its own. ``CameraMotion`` estimates that global motion (a
-similarity transform: shift, rotation, zoom) from sparse optical flow on a downscaled grey
-image (OpenCV: Shi-Tomasi corners, pyramidal Lucas-Kanade, RANSAC), and the tracker moves
-every track by it before predicting. When the estimate cannot be trusted (too few corners or
-inliers, a scene cut, a change of resolution) the result is the identity: no compensation is
-better than a wrong one.
+the camera's motion on top of its own. ``CameraMotion`` estimates that global motion (shift
+and rotation; zoom only with ``FlowSettings.zoom``, since on driving footage an apparent zoom
+is forward motion, which moves things by their depth) from sparse optical flow on a downscaled
+grey image (OpenCV: Shi-Tomasi corners, pyramidal Lucas-Kanade, RANSAC, fitting a similarity),
+and the tracker moves every track by it before predicting. When the estimate cannot be trusted
+(too few corners or inliers, a scene cut, a change of resolution) the result is the identity:
+no compensation is better than a wrong one.
 """
 
 from __future__ import annotations
@@ -17,6 +18,27 @@ import cv2
 import numpy as np
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+
+
+def drop_zoom(warp: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The 2x3 similarity ``warp`` without its zoom: its rotation, about a centre whose motion
+    it keeps. When the zoom's fixed point lies in the middle of the ``width`` x ``height`` frame
+    (within a quarter of each side from its centre: where a forward-looking camera's vanishing
+    point is), the motion is taken for driving forward, and that point is the centre: a pure
+    forward motion becomes the identity. Otherwise (a pan, with some forward motion) the centre
+    is the frame's centre, and the pan is kept."""
+    linear, shift = warp[:, :2], warp[:, 2]
+    zoom = float(np.sqrt(abs(np.linalg.det(linear))))
+    if zoom <= 0:
+        return IDENTITY.copy()
+    rotation = linear / zoom
+    centre = np.array([width / 2, height / 2])
+    if abs(zoom - 1.0) > 1e-3:
+        fixed = np.linalg.solve(np.eye(2) - linear, shift)
+        if abs(fixed[0] - centre[0]) <= width / 4 and abs(fixed[1] - centre[1]) <= height / 4:
+            centre = fixed
+    moved = linear @ centre + shift
+    return np.concatenate([rotation, (moved - rotation @ centre)[:, None]], axis=1)
 
 
 def warp_boxes(xyxy: np.ndarray, warp: np.ndarray) -> np.ndarray:
@@ -41,6 +63,12 @@ class FlowSettings:
     min_inliers: int = 20
     # Below this share of tracked corners agreeing with the motion: a scene cut, no estimate.
     min_inlier_ratio: float = 0.35
+    # Keep the estimate's zoom. Off for driving: a camera that moves forward sees the scene
+    # expand around the vanishing point, but that expansion depends on depth (parallax), and the
+    # vehicles driving along with the camera do not take part in it; applying it moved their
+    # tracks (and trails) outward by up to 6 % a frame on the highway clip. Without it the
+    # estimate keeps its rotation and the shift of the zoom's fixed point (see ``drop_zoom``).
+    zoom: bool = False
 
 
 class CameraMotion:
@@ -110,4 +138,6 @@ class CameraMotion:
         # Back to full-resolution pixels: the linear part is scale-free, the shift scales.
         warp = warp.astype(np.float64)
         warp[:, 2] /= self._scale
+        if not self.config.zoom and self._shape is not None:
+            warp = drop_zoom(warp, self._shape[1], self._shape[0])
         return warp
