@@ -38,6 +38,7 @@ class Renderer:
         c = self.config
         ids, classes, scores = tracks.id.tolist(), tracks.class_id.tolist(), tracks.score.tolist()
         boxes = tracks.xyxy.tolist()
+        labels: list[tuple[str, tuple[int, int, int, int], tuple[int, int, int]]] = []
         for i, track_id in enumerate(ids):
             colour = colour_of(track_id)
             if c.trails and trails is not None and trails.length[i] > 1:
@@ -50,7 +51,11 @@ class Renderer:
 
                 cv2.rectangle(out, (x1, y1), (x2, y2), colour, c.thickness)
             if c.labels:
-                self._label(out, f"{track_id} {self._name(classes[i])} {scores[i]:.2f}", x1, y1, colour)
+                labels.append(
+                    (f"{track_id} {self._name(classes[i])} {scores[i]:.2f}", (x1, y1, x2, y2), colour)
+                )
+        if labels:  # after every box and trail, so that none is drawn across a label
+            self._labels(out, labels)
         return out
 
     def _trail(self, out: np.ndarray, xyxy: np.ndarray, colour) -> None:
@@ -70,15 +75,47 @@ class Renderer:
             cv2.line(out, tuple(int(v) for v in a), tuple(int(v) for v in b), colour, 1)
 
     @staticmethod
-    def _label(out: np.ndarray, text: str, x1: int, y1: int, colour) -> None:
+    def _labels(out: np.ndarray, labels: list) -> None:
         import cv2
 
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
-        top = max(y1 - th - base - 2, 0)
-        cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)
-        cv2.putText(
-            out, text, (x1 + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
-        )
+        sizes = []
+        for text, _, _ in labels:
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+            sizes.append((tw + 4, th + base + 2, th))
+        corners = place_labels([(w, h) for w, h, _ in sizes], [b for _, b, _ in labels], out.shape[:2])
+        for (text, _, colour), (w, h, th), (x, y) in zip(labels, sizes, corners, strict=True):
+            cv2.rectangle(out, (x, y), (x + w, y + h), colour, -1)
+            cv2.putText(
+                out, text, (x + 2, y + th + 1), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA
+            )
 
     def _name(self, class_id: int) -> str:
         return self.class_names[class_id] if 0 <= class_id < len(self.class_names) else str(class_id)
+
+
+def place_labels(
+    sizes: list[tuple[int, int]], boxes: list[tuple[int, int, int, int]], shape: tuple[int, int]
+) -> list[tuple[int, int]]:
+    """Top-left corners for labels of ``sizes`` (w, h) on ``boxes`` (x1, y1, x2, y2) in an
+    image of ``shape`` (height, width): above the box, else just inside its top, else below
+    it, whichever covers the least of the labels placed before (in dense traffic the corners
+    of neighbouring boxes meet, and labels drawn on one another are unreadable); the first of
+    those that cover none. Every label stays inside the image."""
+    height, width = shape
+    placed = np.zeros((len(sizes), 4))
+    corners = []
+    for i, ((w, h), (x1, y1, _, y2)) in enumerate(zip(sizes, boxes, strict=True)):
+        x = min(max(x1, 0), max(width - w - 1, 0))
+        tops = np.clip([y1 - h, y1, y2 + 1], 0, max(height - h - 1, 0))
+        before = placed[:i]
+        across = np.clip(np.minimum(x + w, before[:, 2]) - np.maximum(x, before[:, 0]), 0, None)
+        down = np.clip(
+            np.minimum(tops[:, None] + h, before[None, :, 3]) - np.maximum(tops[:, None], before[None, :, 1]),
+            0,
+            None,
+        )
+        # Pixels of earlier labels each choice would cover; the first of equals (above the box).
+        y = int(tops[int(np.argmin((down * across[None, :]).sum(axis=1)))])
+        placed[i] = (x, y, x + w, y + h)
+        corners.append((x, y))
+    return corners
