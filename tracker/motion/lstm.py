@@ -133,13 +133,31 @@ class LSTMPredictor:
     def predict_steps(self, histories: Histories) -> np.ndarray:
         """(S, FUTURE_STEPS + 1, 4) xyxy boxes at 0, STEP_S, ..., FUTURE_STEPS*STEP_S ahead
         (row 0 is the newest box itself)."""
-        if len(histories) == 0:
-            return np.zeros((0, FUTURE_STEPS + 1, 4))
+        return self._steps(histories, spread=False)[0]
+
+    def _steps(self, histories: Histories, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``predict_steps``'s boxes and, with ``spread``, their spreads at the same steps
+        (pixels for the centre, log ratios for the size; zero at the newest box)."""
+        n = len(histories)
+        zero = np.zeros((n, 1, 4))
+        if n == 0:
+            return np.zeros((0, FUTURE_STEPS + 1, 4)), (
+                np.zeros((0, FUTURE_STEPS + 1, 4)) if spread else None
+            )
         steps, glob = history_features(histories)
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(steps), torch.from_numpy(glob)).numpy().astype(np.float64)
-        out = np.concatenate([np.zeros((len(out), 1, 4)), out], axis=1)
-        return boxes_from_targets(histories.xyxy[:, -1], out)
+            x, g = torch.from_numpy(steps), torch.from_numpy(glob)
+            out, rel = self.model.forward_with_spread(x, g) if spread else (self.model(x, g), None)
+        boxes = boxes_from_targets(
+            histories.xyxy[:, -1], np.concatenate([zero, out.numpy().astype(np.float64)], 1)
+        )
+        if rel is None:
+            return boxes, None
+        rel = np.concatenate([zero, rel.numpy().astype(np.float64)], axis=1)
+        # Positions are in heights of the newest box; sizes are log ratios already.
+        height = np.maximum(histories.xyxy[:, -1, 3] - histories.xyxy[:, -1, 1], 1.0)
+        rel[..., 0:2] *= height[:, None, None]
+        return boxes, rel
 
     def predict(self, histories: Histories, ahead_s: np.ndarray) -> np.ndarray:
         """(S, T, 4) boxes ``ahead_s`` (T,) seconds after each history's newest box."""
@@ -160,18 +178,5 @@ class LSTMPredictor:
         if not self.has_spread:
             raise ValueError("these motion weights predict no spread (retrain with `track train-motion`)")
         ahead = np.asarray(ahead_s, np.float64)
-        if len(histories) == 0:
-            empty = np.zeros((0, len(np.atleast_1d(ahead)), 4))
-            return empty, empty.copy()
-        steps, glob = history_features(histories)
-        with torch.inference_mode():
-            out, spread = self.model.forward_with_spread(torch.from_numpy(steps), torch.from_numpy(glob))
-        zero = np.zeros((len(steps), 1, 4))
-        boxes = boxes_from_targets(
-            histories.xyxy[:, -1], np.concatenate([zero, out.numpy().astype(np.float64)], 1)
-        )
-        rel = np.concatenate([zero, spread.numpy().astype(np.float64)], axis=1)
-        # Positions are in heights of the newest box; sizes are log ratios already.
-        height = np.maximum(histories.xyxy[:, -1, 3] - histories.xyxy[:, -1, 1], 1.0)
-        rel[..., 0:2] *= height[:, None, None]
+        boxes, rel = self._steps(histories, spread=True)
         return interpolate_steps(boxes, ahead), interpolate_steps(rel, ahead)
