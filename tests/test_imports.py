@@ -112,7 +112,7 @@ def test_no_import_circle_in_the_tracker_package():
 # The one-way stack, lowest first (STYLE.md): a module may import its own layer and those below.
 LAYERS = (
     ("tracker.structures", "tracker.config", "tracker.config_base", "tracker.config_tracker",
-     "tracker.formats", "tracker.threads"),
+     "tracker.formats", "tracker.threads", "tracker.onnx_cpu"),
     ("tracker.source", "tracker.detect", "tracker.motion", "tracker.camera", "tracker.associate",
      "tracker.lifecycle", "tracker.tracks", "tracker.render", "tracker.sink", "tracker.output_paths",
      "tracker.postprocess"),

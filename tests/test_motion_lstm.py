@@ -96,8 +96,7 @@ def constant_velocity(h: Histories, ahead_s) -> np.ndarray:
 def test_trained_model_beats_constant_velocity_on_held_back_synthetic_trajectories():
     result = train_motion(None, TrainSettings(epochs=4, synthetic_scenes=8, hidden=32, seed=3))
     assert result.train_loss[-1] < result.train_loss[0]
-    predictor = LSTMPredictor.__new__(LSTMPredictor)
-    predictor.model = result.model
+    predictor = LSTMPredictor.from_model(result.model)
     samples, noisy = held_back_synthetic()
     lstm = predictor.predict(noisy, np.array(samples.horizons_s))
     cv = constant_velocity(noisy, samples.horizons_s)
@@ -134,8 +133,7 @@ def test_predicted_spread_is_calibrated_on_held_back_synthetic_tracks():
     with the horizon (a second ahead is less certain than half of one)."""
     result = _small_model()
     assert abs(result.val_coverage[-1] - 0.683) < 0.05
-    predictor = LSTMPredictor.__new__(LSTMPredictor)
-    predictor.model = result.model
+    predictor = LSTMPredictor.from_model(result.model)
     samples = make_samples(synthetic_trajectories(range(777_000, 777_006)), [0.5, 1.0], interpolate=True)
     coverage = spread_coverage_on(predictor, samples, detector_like(samples))
     assert np.all(np.abs(coverage - 0.683) < 0.05), coverage
@@ -300,10 +298,107 @@ def test_trajectory_samples_need_four_consecutive_boxes():
 def test_train_motion_cli_writes_loadable_weights_and_a_plot(tiny_kitti, tmp_path):
     out, plot = tmp_path / "m.pt", tmp_path / "curves.png"
     args = ["train-motion", str(tiny_kitti), "--out", str(out), "--plot", str(plot)]
-    result = CliRunner().invoke(main, [*args, "--epochs", "2", "--synthetic-scenes", "2", "--hidden", "8"])
+    extra = ["--detections", "det_pointrcnn", "--thin-every", "2"]  # tiny_kitti's detections
+    result = CliRunner().invoke(
+        main, [*args, "--epochs", "2", "--synthetic-scenes", "2", "--hidden", "8", *extra]
+    )
     assert result.exit_code == 0, result.output
+    scored = CliRunner().invoke(main, ["eval-motion", str(tiny_kitti), "--detections", "det_pointrcnn"])
+    assert scored.exit_code == 0, scored.output
+    assert [r.split()[:3] for r in scored.output.splitlines()].count(["lstm", "car", "10"]) == 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     predictor = LSTMPredictor(out)
     assert predictor.predict(straight_histories(2), np.array([0.5])).shape == (2, 1, 4)
     missing = CliRunner().invoke(main, ["train-motion", str(tmp_path / "nowhere"), "--out", str(out)])
     assert missing.exit_code == 2 and "seqmap.txt" in missing.output
+
+
+def test_onnxruntime_and_torch_give_the_same_predictions():
+    fast, plain = LSTMPredictor(), LSTMPredictor(runtime="torch")
+    rng = np.random.default_rng(0)
+    h = straight_histories(7, steps=8)
+    h = Histories(h.xyxy + rng.normal(0, 1.5, h.xyxy.shape), h.dt, h.valid)
+    ahead = np.array([0.1, 0.35, 1.0])
+    boxes, spread = fast.predict_with_spread(h, ahead)
+    boxes_t, spread_t = plain.predict_with_spread(h, ahead)
+    np.testing.assert_allclose(boxes, boxes_t, atol=1e-3)
+    np.testing.assert_allclose(spread, spread_t, rtol=1e-3, atol=1e-5)
+    with pytest.raises(ValueError, match="runtime"):
+        LSTMPredictor(runtime="tensorrt")
+
+
+class CountingPredictor:
+    """An LSTMPredictor that counts the histories it runs the network on."""
+
+    def __init__(self) -> None:
+        self.inner = LSTMPredictor()
+        self.histories_run = 0
+
+    def predict_relative(self, histories, spread=False):
+        self.histories_run += len(histories)
+        return self.inner.predict_relative(histories, spread)
+
+    def to_pixels(self, *args):
+        return self.inner.to_pixels(*args)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "hybrid"])
+def test_lost_tracks_reuse_their_prediction_and_get_the_same_boxes(kind):
+    """A track missed for 5 frames: the network runs on its unchanged history once, and the
+    boxes equal those of a model that recomputes every frame (no track ids)."""
+    config = MotionConfig(kind=kind)
+    memo, plain = CountingPredictor(), CountingPredictor()
+    with_memo, without = LearnedBoxModel(config, memo), LearnedBoxModel(config, plain)
+    hist = straight_histories(2)
+    ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
+    count = np.array([HISTORY_LEN, HISTORY_LEN])
+    mean, cov = with_memo.initiate(hist.xyxy[:, -1])
+    m1, c1, m2, c2 = mean.copy(), cov.copy(), mean.copy(), cov.copy()
+    for k in range(1, 6):
+        now = (HISTORY_LEN - 1 + k) * 0.1
+        m1, c1 = with_memo.predict(m1, c1, 0.1, TrackHistory(hist.xyxy, ring_s, count, np.array([7, 8])), now)
+        m2, c2 = without.predict(m2, c2, 0.1, TrackHistory(hist.xyxy, ring_s, count), now)
+        np.testing.assert_allclose(m1, m2)
+    # hybrid: the first predicted frame is the Kalman filter's alone (0.1 s after the last box)
+    assert memo.histories_run == 2
+    assert plain.histories_run == (10 if kind == "lstm" else 8)
+
+
+def test_detected_trajectories_pair_matched_detections_with_the_truth(tmp_path):
+    from tests.conftest import pointrcnn_line
+    from tracker.eval.motion import detected_trajectories
+    from tracker.motion.trajectories import kitti_trajectories
+    from tracker.training.motion import thinned
+
+    root = tmp_path / "kitti"
+    (root / "label_02").mkdir(parents=True)
+    for cls in ("car", "pedestrian"):
+        (root / "det_pointrcnn" / cls).mkdir(parents=True)
+    labels, cars, people = [], [], []
+    for f in range(12):
+        x = 100 + 5 * f
+        labels.append(kitti_label_line(f, 0, "Car", (x, 100, x + 60, 140)))
+        if f != 6:  # missed once
+            cars.append(pointrcnn_line(f, 2, (x + 2, 101, x + 61, 141), 3.0))
+        # a pedestrian detection on the car: the wrong class is never matched to it
+        people.append(pointrcnn_line(f, 1, (x, 100, x + 60, 140), 3.0))
+    (root / "label_02" / "0000.txt").write_text("".join(labels))
+    (root / "det_pointrcnn" / "car" / "0000.txt").write_text("".join(cars))
+    (root / "det_pointrcnn" / "pedestrian" / "0000.txt").write_text("".join(people))
+    (root / "seqmap.txt").write_text("0000 empty 000000 000012\n")
+    truths = kitti_trajectories(root)
+    detected, paired = detected_trajectories(root, "det_pointrcnn", truths)
+    assert len(detected) == 1 and paired[0] is truths[0]
+    tr = detected[0]
+    assert tr.frame.tolist() == [f for f in range(12) if f != 6] and tr.cls == "car"
+    np.testing.assert_allclose(tr.xyxy[0], [102, 101, 161, 141])
+    np.testing.assert_allclose(tr.time_s, tr.frame / 10.0)
+    # histories of detections, futures of the truth
+    samples = make_samples(detected, [0.1], truths=paired)
+    row = next(i for i, (_, b) in enumerate(samples.origin) if tr.frame[b] == 4)
+    np.testing.assert_allclose(samples.histories.xyxy[row, -1], [122, 101, 181, 141])
+    np.testing.assert_allclose(samples.future[row, 0], [125, 100, 185, 140])
+    # every second frame, renumbered, at the same times
+    slow = thinned(truths, 2)[0]
+    assert slow.frame.tolist() == list(range(6))
+    np.testing.assert_allclose(slow.time_s, np.arange(0, 12, 2) / 10.0)

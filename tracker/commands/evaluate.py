@@ -283,19 +283,25 @@ def _horizons(text: str) -> list[int]:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the scores here.")
 @click.option("--fps", type=float, default=10.0, show_default=True, help="Frame rate of the sequences.")
 @click.option("--weights", type=click.Path(dir_okay=False, exists=True), help="LSTM weights to score.")
+@click.option(
+    "--detections",
+    metavar="FOLDER",
+    help="Histories from this detection folder of DATA, matched to the ground truth (the tracker's inputs).",
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML config (Kalman noise).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key.")
 @user_errors
-def eval_motion_command(data, horizons, json_path, fps, weights, config_path, overrides):
+def eval_motion_command(data, horizons, json_path, fps, weights, detections, config_path, overrides):
     """Score the motion models' predictions on the ground-truth trajectories of a KITTI folder:
     centre error (pixels and box heights) and IoU, h frames ahead, from past boxes only; over
     all tracks and per class (car, pedestrian, cyclist). 1sigma: the share of true box
-    coordinates within the model's own predicted 1-sigma spread (0.683 = calibrated)."""
+    coordinates within the model's own predicted 1-sigma spread (0.683 = calibrated). With
+    --detections the models read a detector's boxes matched to each ground-truth track."""
     from ..eval.motion import evaluate_motion, scores_json
 
     steps = _horizons(horizons)
     config = load_preset(config_path, overrides, "kitti")
-    results = evaluate_motion(data, steps, fps, config.tracker.motion, weights)
+    results = evaluate_motion(data, steps, fps, config.tracker.motion, weights, detections)
     header = (
         f"{'model':<8}{'class':<12}{'frames':>7}{'err_px':>9}{'err_rel':>9}{'IoU':>7}{'1sigma':>8}"
         f"{'samples':>9}"

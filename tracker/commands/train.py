@@ -63,20 +63,41 @@ def train_detector_command(out, steps, batch_size, seed, lr, init_path):
     show_default=True,
     help="Every n-th KITTI sequence is held back for validation (0: none).",
 )
+@click.option(
+    "--detections",
+    multiple=True,
+    metavar="FOLDER",
+    help="Also train on this detection folder of DATA: its boxes matched to each training track "
+    "(real detector noise), with the ground truth as the future. Repeatable.",
+)
+@click.option(
+    "--thin-every",
+    type=click.IntRange(2, 10),
+    multiple=True,
+    help="Also train on the tracks thinned to every n-th frame (a slower camera). Repeatable.",
+)
 @user_errors
-def train_motion_command(data, out, plot_path, epochs, seed, hidden, synthetic_scenes, val_every):
+def train_motion_command(
+    data, out, plot_path, epochs, seed, hidden, synthetic_scenes, val_every, detections, thin_every
+):
     """Train the LSTM motion model on the ground-truth trajectories of a KITTI folder (DATA with
     seqmap.txt and label_02/) plus synthetic scenes. Reproducible for a seed; CPU minutes.
 
     \b
     The shipped weights:
-      track train-motion ../shared/data/kitti --out tracker/motion/weights/motion_lstm.pt \\
-          --plot docs/motion_training.png
+      track train-motion ../shared/data/kitti --detections det_pointrcnn --detections det_rrc \\
+          --thin-every 2 --out tracker/motion/weights/motion_lstm.pt --plot docs/motion_training.png
     """
     from ..training.motion import TrainSettings, plot_curves, save_checkpoint, train_motion
 
     settings = TrainSettings(
-        epochs=epochs, seed=seed, hidden=hidden, synthetic_scenes=synthetic_scenes, val_every=val_every
+        epochs=epochs,
+        seed=seed,
+        hidden=hidden,
+        synthetic_scenes=synthetic_scenes,
+        val_every=val_every,
+        detections=tuple(detections),
+        thin_every=tuple(thin_every),
     )
 
     def progress(epoch, train_loss, val_loss):

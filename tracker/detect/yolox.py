@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import DetectorConfig
+from ..onnx_cpu import cpu_session
 from ..source import Frame
 from ..structures import Detections
 from .base import COCO_CLASSES, ROAD_USERS, class_filter, resolve_device
@@ -239,28 +240,11 @@ def class_nms(xyxy: np.ndarray, score: np.ndarray, cls: np.ndarray, iou: float) 
 
 
 def onnx_session(net, threads: int):
-    """The torch network exported (in memory, any input size) and opened in onnxruntime.
-
-    On a CPU onnxruntime runs this network 1.5-1.8 x faster than torch with one thread
-    (YOLOX-nano, 416 x 416; the depthwise convolutions), so ``runtime: auto`` uses it there;
-    the weights are the torch module's, whatever file they came from.
-    """
-    import io
-    import warnings
-
-    import onnxruntime as ort
+    """The torch network exported (in memory, any input size) and opened in onnxruntime
+    (``tracker.onnx_cpu``), which runs YOLOX-nano 1.5-1.8x faster than torch on a CPU, so
+    ``runtime: auto`` uses it there."""
     import torch
 
-    buffer = io.BytesIO()
     axes = {"images": {0: "batch", 2: "height", 3: "width"}, "output": {0: "batch", 1: "anchors"}}
-    with warnings.catch_warnings(), torch.inference_mode(False):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net.float().to(memory_format=torch.contiguous_format), torch.zeros(1, 3, 64, 64), buffer,
-            input_names=["images"], output_names=["output"], opset_version=17, dynamo=False,
-            dynamic_axes=axes,
-        )  # fmt: skip
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, threads)
-    options.log_severity_level = 3
-    return ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+    net = net.float().to(memory_format=torch.contiguous_format)
+    return cpu_session(net, (torch.zeros(1, 3, 64, 64),), ["images"], ["output"], axes, threads)

@@ -20,11 +20,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
+from ..associate import iou_matrix
 from ..config import MotionConfig
+from ..formats import KITTI_CLASSES
 from ..motion.kalman import KalmanBoxModel
 from ..motion.lstm import LSTMPredictor
-from ..motion.trajectories import Samples, Trajectory, kitti_trajectories, make_samples
+from ..motion.trajectories import (
+    MIN_HISTORY,
+    MOTION_CLASS,
+    Samples,
+    Trajectory,
+    kitti_trajectories,
+    make_samples,
+)
+from .datasets import load_kitti
 
 MODELS = ("kalman", "lstm", "hybrid")
 
@@ -48,6 +59,61 @@ def kalman_predictions(
             out[rows, k] = model.boxes(mean)
             spread[rows, k] = np.sqrt(cov[:, 0] + model.measurement_noise(mean))
     return out, spread
+
+
+def detected_trajectories(
+    root: str | Path, detections: str, truths: Sequence[Trajectory], min_iou: float = 0.5
+) -> tuple[list[Trajectory], list[Trajectory]]:
+    """The detections of ``root/detections`` that follow each ground-truth trajectory of
+    ``truths``, paired with it: ``(detected, truth)`` lists, one pair per trajectory with at
+    least MIN_HISTORY + 1 detected frames.
+
+    Per frame, detections of a trajectory's class are matched one-to-one to the ground-truth
+    boxes by IoU (Hungarian, at least ``min_iou``): what a tracker that never switched would
+    hold, with the detector's own jitter, misses and gaps. Trained on these, the model reads the
+    inputs it will read in the tracker and predicts where the object truly goes.
+    """
+    det_class = np.array([MOTION_CLASS.get(c, "") for c in KITTI_CLASSES], object)
+    sequences = {s.name: s for s in load_kitti(root, detections).sequences}
+    by_seq: dict[str, list[int]] = {}
+    for j, tr in enumerate(truths):
+        by_seq.setdefault(tr.name.split(":")[0], []).append(j)
+    matched: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for seq, members in by_seq.items():
+        frames = sequences[seq].frames
+        rows: dict[int, list[tuple[int, np.ndarray]]] = {}  # frame -> (trajectory, box)
+        for j in members:
+            for f, box in zip(truths[j].frame.tolist(), truths[j].xyxy, strict=True):
+                rows.setdefault(f, []).append((j, box))
+        for f, items in rows.items():
+            if f >= len(frames) or len(frames[f]) == 0:
+                continue
+            dets = frames[f]
+            gt_box = np.array([b for _, b in items])
+            iou = iou_matrix(gt_box, dets.xyxy)
+            same = (
+                np.array([truths[j].cls for j, _ in items], object)[:, None] == det_class[dets.class_id][None]
+            )
+            iou = np.where(same, iou, 0.0)
+            r, c = linear_sum_assignment(-iou)
+            for a, b in zip(r, c, strict=True):
+                if iou[a, b] >= min_iou:
+                    matched.setdefault(items[a][0], []).append((f, dets.xyxy[b].astype(np.float64)))
+    detected, paired = [], []
+    for j, found in sorted(matched.items()):
+        if len(found) <= MIN_HISTORY:
+            continue
+        found.sort(key=lambda x: x[0])
+        frame = np.array([f for f, _ in found])
+        tr = truths[j]
+        fps = (
+            (tr.frame[-1] - tr.frame[0]) / max(tr.time_s[-1] - tr.time_s[0], 1e-9)
+            if len(tr.frame) > 1
+            else 10.0
+        )
+        detected.append(Trajectory(tr.name, frame, frame / fps, np.array([b for _, b in found]), tr.cls))
+        paired.append(tr)
+    return detected, paired
 
 
 def _filter_states(model: KalmanBoxModel, tr: Trajectory) -> tuple[np.ndarray, np.ndarray]:
@@ -128,11 +194,19 @@ def evaluate_motion(
     fps: float = 10.0,
     config: MotionConfig | None = None,
     weights: str | Path | None = None,
+    detections: str | None = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """``{model: {horizon_frames: {center_err_px, center_err_rel, iou, samples,
-    [coverage_1sigma,] per_class: {class: {the same}}}}}``."""
+    [coverage_1sigma,] per_class: {class: {the same}}}}}``.
+
+    With ``detections`` (a detection folder of ``data``) the models read the detections matched
+    to each ground-truth track (``detected_trajectories``: the boxes a tracker would hold) and
+    are scored against the ground truth: the inputs they meet in tracking."""
     trajectories = kitti_trajectories(data, fps)
-    samples = make_samples(trajectories, [h / fps for h in horizons])
+    truths = None
+    if detections:
+        trajectories, truths = detected_trajectories(data, detections, trajectories)
+    samples = make_samples(trajectories, [h / fps for h in horizons], truths=truths)
     kalman, kalman_spread = kalman_predictions(trajectories, samples, config or MotionConfig())
     predictor = LSTMPredictor(weights)
     ahead = np.asarray(samples.horizons_s)

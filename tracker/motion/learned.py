@@ -22,7 +22,7 @@ from .kalman import KalmanBoxModel, cxcywh_to_xyxy, xyxy_to_cxcywh
 
 if TYPE_CHECKING:
     from .lstm import LSTMPredictor
-from .trajectories import STEP_S, histories_from_rings, interpolate_steps
+from .trajectories import FUTURE_STEPS, STEP_S, histories_from_rings, interpolate_steps, usable_rings
 
 
 def hybrid_weight(ahead_s: np.ndarray) -> np.ndarray:
@@ -31,14 +31,30 @@ def hybrid_weight(ahead_s: np.ndarray) -> np.ndarray:
 
 
 class TrackHistory:
-    """Ring buffers of the observed boxes of N tracks, as the tracker keeps them."""
+    """Ring buffers of the observed boxes of N tracks, as the tracker keeps them; ``ids`` (N,)
+    names the tracks (learned models then reuse a prediction while a track's boxes are
+    unchanged)."""
 
-    def __init__(self, xyxy: np.ndarray, time_s: np.ndarray, count: np.ndarray) -> None:
-        self.xyxy, self.time_s, self.count = xyxy, time_s, count
+    def __init__(
+        self, xyxy: np.ndarray, time_s: np.ndarray, count: np.ndarray, ids: np.ndarray | None = None
+    ) -> None:
+        self.xyxy, self.time_s, self.count, self.ids = xyxy, time_s, count, ids
+
+    def newest(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The newest box (r, 4) of ``rows`` and its time (r,)."""
+        last = (self.count[rows] - 1) % self.time_s.shape[1]
+        return self.xyxy[rows, last].astype(np.float64), self.time_s[rows, last]
 
 
 class LearnedBoxModel(KalmanBoxModel):
-    """The ``lstm`` and ``hybrid`` motion models (see the module docstring)."""
+    """The ``lstm`` and ``hybrid`` motion models (see the module docstring).
+
+    A lost track's observed boxes do not change while it is lost, and neither does the
+    network's answer for them (relative to its newest box, so camera motion does not change it
+    either): it is computed once and reused, keyed by track id and box count. With ``hybrid``,
+    tracks seen in the previous frame take the Kalman prediction alone, so the network runs
+    only when a track has just been missed.
+    """
 
     def __init__(self, config: MotionConfig, predictor: LSTMPredictor | None = None) -> None:
         super().__init__(config)
@@ -48,6 +64,8 @@ class LearnedBoxModel(KalmanBoxModel):
             predictor = LSTMPredictor(config.weights or None)
         self.predictor = predictor
         self._frame_dt = STEP_S
+        # track id -> (box count, stride, relative targets (FUTURE_STEPS + 1, 4))
+        self._memo: dict[int, tuple[int, int, np.ndarray]] = {}
 
     def _stride(self, dt: float) -> int:
         if dt > 0:  # a running estimate of the frame period
@@ -65,7 +83,11 @@ class LearnedBoxModel(KalmanBoxModel):
         mean, cov = super().predict(mean, cov, dt)
         if history is None or now_s is None or len(mean) == 0:
             return mean, cov
-        step_boxes, rows, last_s = self._step_boxes(history, dt)
+        rows = np.arange(len(mean))
+        if self.config.kind == "hybrid":
+            _, last_s = history.newest(rows)
+            rows = rows[hybrid_weight(now_s - last_s) > 0]
+        step_boxes, rows, last_s = self._step_boxes(history, dt, rows)
         if len(rows) == 0:
             return mean, cov
         ahead = now_s - last_s
@@ -77,18 +99,41 @@ class LearnedBoxModel(KalmanBoxModel):
         np.maximum(mean[:, 2:4], 1.0, out=mean[:, 2:4])
         return mean, cov
 
-    def _step_boxes(self, history: TrackHistory, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """LSTM boxes at steps of STEP_S after each usable track's last box, those tracks' rows
-        and the time of their last box."""
-        histories, usable = histories_from_rings(
-            history.xyxy, history.time_s, history.count, self._stride(dt)
-        )
-        rows = np.flatnonzero(usable)
+    def _step_boxes(
+        self, history: TrackHistory, dt: float, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """LSTM boxes at steps of STEP_S after the last box of each usable track of ``rows``
+        (default: all), those tracks' rows and the time of their last box."""
+        stride = self._stride(dt)
+        if rows is None:
+            rows = np.arange(len(history.count))
+        rows = rows[usable_rings(history.count[rows], history.time_s.shape[1], stride)]
         if len(rows) == 0:
-            return np.zeros((0, 1, 4)), rows, np.zeros(0)
-        sub = type(histories)(histories.xyxy[rows], histories.dt[rows], histories.valid[rows])
-        last = (history.count[rows] - 1) % history.time_s.shape[1]
-        return self.predictor.predict_steps(sub), rows, history.time_s[rows, last]
+            return np.zeros((0, FUTURE_STEPS + 1, 4)), rows, np.zeros(0)
+        targets = np.empty((len(rows), FUTURE_STEPS + 1, 4))
+        todo = np.ones(len(rows), bool)
+        ids = None if history.ids is None else history.ids[rows].tolist()
+        counts = history.count[rows].tolist()
+        if ids is not None:
+            for i, (key, count) in enumerate(zip(ids, counts, strict=True)):
+                hit = self._memo.get(key)
+                if hit is not None and hit[0] == count and hit[1] == stride:
+                    targets[i] = hit[2]
+                    todo[i] = False
+        need = rows[todo]
+        if len(need):
+            histories, _ = histories_from_rings(
+                history.xyxy[need], history.time_s[need], history.count[need], stride
+            )
+            targets[todo] = self.predictor.predict_relative(histories)[0]
+            if ids is not None:
+                if len(self._memo) > 4 * len(history.ids) + 64:  # forget removed tracks
+                    live = set(history.ids.tolist())
+                    self._memo = {k: v for k, v in self._memo.items() if k in live}
+                for i in np.flatnonzero(todo):
+                    self._memo[ids[i]] = (counts[i], stride, targets[i])
+        newest, last_s = history.newest(rows)
+        return self.predictor.to_pixels(newest, targets)[0], rows, last_s
 
     def future_centres(
         self,

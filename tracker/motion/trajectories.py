@@ -183,14 +183,19 @@ class Samples:
 
 
 def make_samples(
-    trajectories: Sequence[Trajectory], horizons_s: Sequence[float], interpolate: bool = False
+    trajectories: Sequence[Trajectory],
+    horizons_s: Sequence[float],
+    interpolate: bool = False,
+    truths: Sequence[Trajectory] | None = None,
 ) -> Samples:
     """Every time t of every trajectory with boxes at the frames t-3..t and a box at t + h for
     at least one horizon h (seconds).
 
     Without ``interpolate`` a future box must exist at that very time (``track eval-motion``);
     with it, a future between two boxes at most ``2 * STEP_S`` apart is interpolated linearly
-    (training on trajectories of any frame rate).
+    (training on trajectories of any frame rate). ``truths`` (one per trajectory) gives the
+    future boxes instead of the trajectory itself: histories of detections, futures of the
+    ground truth they were matched to.
     """
     horizons = np.asarray(horizons_s, np.float64)
     boxes, times, futures, has, origin = [], [], [], [], []
@@ -200,7 +205,8 @@ def make_samples(
             span = tr.frame[MIN_HISTORY - 1 :] - tr.frame[: len(tr.frame) - MIN_HISTORY + 1]
             consecutive[MIN_HISTORY - 1 :] = span == MIN_HISTORY - 1
         for i in np.flatnonzero(consecutive):
-            future, present = _future_boxes(tr, tr.time_s[i] + horizons, interpolate)
+            truth = tr if truths is None else truths[j]
+            future, present = _future_boxes(truth, tr.time_s[i] + horizons, interpolate)
             if not present.any():
                 continue
             picked = select_history(tr.time_s, i + 1, i)
@@ -242,8 +248,7 @@ def histories_from_rings(
     ``count`` (n,) boxes ever written), taking every ``stride``-th box back from the newest
     (thinning to about STEP_S apart, vectorised). Also returns (n,) rows with MIN_HISTORY boxes."""
     n, ring = time_s.shape
-    back = np.arange(HISTORY_LEN - 1, -1, -1) * stride  # newest last
-    back = back[back < ring]
+    back = _ring_ages(ring, stride)
     k = len(back)
     ages = back[None, :]
     valid = ages < count[:, None]
@@ -262,6 +267,19 @@ def histories_from_rings(
     boxes = np.where(pad[..., None], boxes[np.arange(n), first][:, None], boxes)
     dt = np.where(pad, dt[np.arange(n), first][:, None], dt)
     return Histories(boxes, dt, ok), ok.sum(axis=1) >= min(MIN_HISTORY, k)
+
+
+def _ring_ages(ring: int, stride: int) -> np.ndarray:
+    """Ages (boxes back from the newest, oldest first) that ``histories_from_rings`` reads."""
+    back = np.arange(HISTORY_LEN - 1, -1, -1) * stride
+    return back[back < ring]
+
+
+def usable_rings(count: np.ndarray, ring: int, stride: int) -> np.ndarray:
+    """(n,) which rings ``histories_from_rings`` finds usable, from their counts alone."""
+    k = len(_ring_ages(ring, stride))
+    read = np.minimum(k, -(-np.asarray(count) // stride))  # boxes read: ceil(count / stride)
+    return read >= min(MIN_HISTORY, k)
 
 
 def interpolate_steps(step_boxes: np.ndarray, ahead_s: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..eval.motion import detected_trajectories
 from ..eval.synthetic import SynthConfig, SyntheticVideo
 from ..motion.lstm import MotionLSTM
 from ..motion.trajectories import (
@@ -51,6 +52,17 @@ def synthetic_trajectories(seeds: Iterable[int], num_frames: int = 300) -> list[
     return out
 
 
+def thinned(trajectories: Sequence[Trajectory], every: int) -> list[Trajectory]:
+    """The trajectories as a camera at 1/``every`` of their frame rate would see them (every
+    ``every``-th frame, renumbered, times kept): slower sources' histories, with the same
+    objects' motion. Paired with the originals as truths, futures keep the full rate."""
+    out = []
+    for tr in trajectories:
+        keep = tr.frame % every == 0
+        out.append(Trajectory(tr.name, tr.frame[keep] // every, tr.time_s[keep], tr.xyxy[keep], tr.cls))
+    return out
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     epochs: int = 40
@@ -68,6 +80,11 @@ class TrainSettings:
     truncate_share: float = 0.3
     # Also learn each prediction's spread (``MotionLSTM``); the boxes are learned the same either way.
     spread: bool = True
+    # Detection folders of the KITTI root whose boxes, matched to the training trajectories,
+    # are added as histories with real detector noise (``detected_trajectories``).
+    detections: tuple[str, ...] = ()
+    # Also train on the KITTI trajectories thinned to 1/n of their frame rate (5 fps for 2).
+    thin_every: tuple[int, ...] = ()
 
 
 @dataclass
@@ -215,6 +232,11 @@ def train_motion(
         range(settings.seed * 100_000, settings.seed * 100_000 + settings.synthetic_scenes)
     )
     parts = [make_samples(t, HORIZONS_S, interpolate=True) for t in (kitti_train, synth) if t]
+    for every in settings.thin_every if kitti_train else ():
+        parts.append(make_samples(thinned(kitti_train, every), HORIZONS_S, True, truths=kitti_train))
+    for folder in settings.detections if kitti_root else ():
+        detected, truths = detected_trajectories(kitti_root, folder, kitti_train)
+        parts.append(make_samples(detected, HORIZONS_S, True, truths=truths))
     train = _concat(parts + [mirror(p) for p in parts])
     # Validation: held-back KITTI sequences, or held-back synthetic scenes without KITTI.
     val_traj = kitti_val or synthetic_trajectories(range(900_000, 900_010))
