@@ -125,3 +125,32 @@ def test_refind_round_matches_lost_tracks_by_their_last_box():
     m = associate_byte(predicted, state, dets, score, on, life, last)
     assert pairs(m) == [(0, 0)]
     assert m.num_dets == 2 and m.unmatched_dets.tolist() == [1]
+
+
+def test_spread_gate_matches_confident_predictions_tightly_and_uncertain_ones_loosely(rng, monkeypatch):
+    # Two tracks predicted at the same box; a detection 6 px off (IoU 0.74, inside every IoU
+    # gate). The confident track (2 px spread) may not take it at a 2-sigma gate; the
+    # uncertain one (5 px) may. The same holds dense and sparse.
+    predicted = np.array([[0, 0, 40, 40], [100, 0, 140, 40]], float)
+    dets = np.array([[6, 0, 46, 40], [106, 0, 146, 40]], float)
+    std = np.array([[2.0, 2.0], [5.0, 5.0]])
+    state = np.array([TrackState.CONFIRMED] * 2, np.int8)
+    score = np.array([0.9, 0.9])
+    life = LifecycleConfig()
+    plain = AssociationConfig(recovery_max_cost=0.0)
+    assert pairs(associate_byte(predicted, state, dets, score, plain, life, None, std)) == [(0, 0), (1, 1)]
+    gated = AssociationConfig(recovery_max_cost=0.0, spread_gate=2.0)
+    assert pairs(associate_byte(predicted, state, dets, score, gated, life, None, std)) == [(1, 1)]
+    # without spreads the gate has nothing to scale with and stays open
+    assert pairs(associate_byte(predicted, state, dets, score, gated, life)) == [(0, 0), (1, 1)]
+    tracks, many = scene(rng, 300, 3.0)
+    spreads = rng.uniform(1.0, 6.0, (len(tracks), 2))
+    monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", 10**9)
+    dense = PairCosts("giou", tracks, many, 1.0, spreads, 1.5)
+    monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", 100)
+    sparse = PairCosts("giou", tracks, many, 1.0, spreads, 1.5)
+    rows, cols = np.arange(len(tracks)), np.arange(len(many))
+    assert pairs(dense.match(rows, cols, 1.0)) == pairs(sparse.match(rows, cols, 1.0))
+    assert len(pairs(dense.match(rows, cols, 1.0))) < len(
+        pairs(PairCosts("giou", tracks, many, 1.0).match(rows, cols, 1.0))
+    )

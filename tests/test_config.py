@@ -24,6 +24,7 @@ def test_unknown_key_names_the_dotted_path():
         ({"tracker": {"association": {"cost": "l2"}}}, "tracker.association.cost"),
         ({"tracker": {"motion": {"std_measurement": -1}}}, "tracker.motion.std_measurement"),
         ({"tracker": {"lifecycle": True}}, "tracker.lifecycle"),
+        ({"tracker": {"association": {"spread_gate": -1}}}, "tracker.association.spread_gate"),
         ({"tracker": {"class_groups": "car"}}, "tracker.class_groups"),
         ({"encoder": {"preset": "fastest"}}, "encoder.preset"),
         ({"encoder": {"crf": 60}}, "encoder.crf"),

@@ -52,6 +52,9 @@ class StillBoxes:
     def freeze_size(self, mean, rows):
         return mean
 
+    def centre_std(self, mean, cov):
+        return np.sqrt(cov[:, :2])
+
 
 def test_the_tracker_calls_only_what_the_motion_protocol_declares():
     members = inspect.getmembers(MotionModel, inspect.isfunction)

@@ -147,17 +147,35 @@ class PairCosts:
     ``match`` solves one round on a subset of tracks and detections.
     """
 
-    def __init__(self, kind: str, tracks_xyxy: np.ndarray, dets_xyxy: np.ndarray, max_gate: float) -> None:
+    def __init__(
+        self,
+        kind: str,
+        tracks_xyxy: np.ndarray,
+        dets_xyxy: np.ndarray,
+        max_gate: float,
+        centre_std: np.ndarray | None = None,
+        spread_gate: float = 0.0,
+    ) -> None:
+        """``centre_std`` (N, 2) and ``spread_gate`` > 0: pairs whose centres lie further apart
+        than ``spread_gate`` of the track's standard deviations cost infinity (never matched
+        on ``cost``; the IoU of ``use_iou`` rounds is not gated)."""
         n, m = len(tracks_xyxy), len(dets_xyxy)
         self.shape = (n, m)
         self.sparse = n * m > DENSE_MAX_PAIRS and max_gate <= SPARSE_MAX_GATE
+        gated = centre_std is not None and spread_gate > 0
         if not self.sparse:
             self.cost, self.iou = cost_and_iou(kind, tracks_xyxy, dets_xyxy)
+            if gated and n and m:
+                far = _spread_distance(tracks_xyxy, dets_xyxy, centre_std) > spread_gate**2
+                self.cost = np.where(far, np.inf, self.cost)
             return
         t_idx, d_idx = _nearby_pairs(tracks_xyxy, dets_xyxy, _search_margin(max_gate))
         a, b, iou, union = _pairwise(tracks_xyxy[t_idx], dets_xyxy[d_idx], outer=False)
         self.t_idx, self.d_idx = t_idx, d_idx
         self.pair_cost = _cost(kind, a, b, iou, union)
+        if gated:
+            d2 = _spread_distance(tracks_xyxy[t_idx], dets_xyxy[d_idx], centre_std[t_idx], outer=False)
+            self.pair_cost[d2 > spread_gate**2] = np.inf
         self.pair_iou = iou
 
     def match(self, rows: np.ndarray, cols: np.ndarray, max_cost: float, use_iou: bool = False) -> Matches:
@@ -182,6 +200,17 @@ class PairCosts:
         cost = 1.0 - self.pair_iou if use_iou else self.pair_cost
         keep = row_ok[self.t_idx] & col_ok[self.d_idx] & (cost <= max_cost)
         return _match_components(self.t_idx[keep], self.d_idx[keep], cost[keep], self.shape)
+
+
+def _spread_distance(a: np.ndarray, b: np.ndarray, std: np.ndarray, outer: bool = True) -> np.ndarray:
+    """Squared distances of the centres of boxes ``b`` from those of ``a``, in the standard
+    deviations ``std`` (rows of ``a``) of x and y: (N, M) when ``outer``, else row for row."""
+    ca = (np.asarray(a, np.float64)[:, 0:2] + np.asarray(a, np.float64)[:, 2:4]) / 2
+    cb = (np.asarray(b, np.float64)[:, 0:2] + np.asarray(b, np.float64)[:, 2:4]) / 2
+    std = np.maximum(np.asarray(std, np.float64), 1e-6)
+    if outer:
+        ca, cb, std = ca[:, None], cb[None], std[:, None]
+    return (((ca - cb) / std) ** 2).sum(-1)
 
 
 def _nearby_pairs(a: np.ndarray, b: np.ndarray, margin: float) -> tuple[np.ndarray, np.ndarray]:
@@ -292,11 +321,13 @@ def associate_byte(
     assoc: AssociationConfig,
     life: LifecycleConfig,
     last_xyxy: np.ndarray | None = None,
+    centre_std: np.ndarray | None = None,
 ) -> Matches:
     """Match a frame's detections to the tracks' predicted boxes in BYTE's rounds.
 
     ``last_xyxy``: each track's last observed box, for the re-finding round of lost tracks
-    (``assoc.refind_max_cost``).
+    (``assoc.refind_max_cost``). ``centre_std`` (N, 2): the predicted centres' standard
+    deviations, for the centre gate ``assoc.spread_gate``.
 
     ``track_state`` holds each track's ``TrackState``. Detections split by score: confident
     ones (``life.high_score`` and up) and a low-score reserve (down to ``life.low_score``).
@@ -309,7 +340,7 @@ def associate_byte(
     high = _nonzero(det_score >= life.high_score)
     low = _nonzero((det_score >= life.low_score) & (det_score < life.high_score))
     widest = max(assoc.max_cost, assoc.recovery_max_cost, assoc.tentative_max_cost)
-    r = _Rounds(PairCosts(assoc.cost, predicted_xyxy, dets_xyxy, widest))
+    r = _Rounds(PairCosts(assoc.cost, predicted_xyxy, dets_xyxy, widest, centre_std, assoc.spread_gate))
 
     # 1. Confident detections vs confirmed and lost tracks.
     active = _nonzero(track_state != _TENTATIVE)

@@ -63,9 +63,15 @@ class AssociationConfig:
     # Gate of the re-finding round: lost tracks vs detections still free, against each lost
     # track's last observed box instead of its prediction (0 = no such round).
     refind_max_cost: float = 0.0
+    # Centre gate of rounds 1 and 1b and of tentative tracks, in the motion model's predicted
+    # standard deviations (``MotionModel.centre_std``; 0 = none): a detection whose centre is
+    # further than this from the predicted one, in that metric (Mahalanobis in x and y), is
+    # not matched. Confident predictions then match tightly and uncertain ones loosely.
+    spread_gate: float = 0.0
 
     def validate(self, key: str) -> None:
         _one_of(self.cost, COST_KINDS, f"{key}.cost")
+        _in_range(self.spread_gate, 0.0, 100.0, f"{key}.spread_gate")
         for name in (
             "max_cost",
             "recovery_max_cost",

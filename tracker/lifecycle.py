@@ -124,9 +124,9 @@ class GroupTracker:
         predicted = self.motion.boxes(t.mean) if len(t) else np.zeros((0, 4))
 
         # 2. Associate: BYTE's split of the detections by score and its matching rounds.
-        matches = associate_byte(
-            predicted, t.state, dets.xyxy, dets.score, self.config.association, life, t.det_xyxy
-        )
+        assoc = self.config.association
+        spread = self.motion.centre_std(t.mean, t.cov) if assoc.spread_gate > 0 and len(t) else None
+        matches = associate_byte(predicted, t.state, dets.xyxy, dets.score, assoc, life, t.det_xyxy, spread)
         track_matched = np.full(len(t), -1, np.int64)  # detection index per track
         track_matched[matches.track_idx] = matches.det_idx
         det_used = np.zeros(len(dets), bool)

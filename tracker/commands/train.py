@@ -111,7 +111,9 @@ def train_motion_command(
         f"validation ({', '.join(result.val_sequences) or 'synthetic'}): centre error 1 s ahead "
         f"{result.val_err_1s[-1]:.3f} box heights (constant velocity {result.cv_err_1s:.3f})"
         + (
-            f"; spread covers {result.val_coverage[-1]:.3f} (0.683 = calibrated)"
+            f"; spread covers {result.val_coverage[-1]:.3f} before calibration, "
+            f"{result.calibrated_coverage:.3f} after (0.683 = calibrated; factors per step "
+            f"{', '.join(f'{x:.2f}' for x in result.spread_scale)})"
             if result.val_coverage
             else ""
         )

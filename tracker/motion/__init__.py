@@ -50,6 +50,11 @@ class MotionModel(Protocol):
         """The states with the size of ``rows`` (a boolean mask) held: no longer growing or
         shrinking (lost tracks keep their size while they are predicted). May modify ``mean``."""
 
+    def centre_std(self, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """(N, 2) standard deviations (pixels) of where the next detection's centre will be
+        in x and y, around the predicted box: the spread the association's centre gate
+        scales with (``association.spread_gate``)."""
+
     def future_centres(
         self,
         mean: np.ndarray,

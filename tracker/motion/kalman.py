@@ -148,6 +148,11 @@ class KalmanBoxModel:
         new[:, 6:8] *= zoom
         return new, cov * zoom**2
 
+    def centre_std(self, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """(N, 2) innovation standard deviations of the centre: predicted variance plus the
+        detector's."""
+        return np.sqrt(cov[:, PP, 0:2] + self.measurement_noise(mean)[:, 0:2])
+
     @staticmethod
     def freeze_size(mean: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Size rates (vw, vh) of ``rows`` set to zero, in place."""

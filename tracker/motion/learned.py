@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import MotionConfig
-from .kalman import KalmanBoxModel, cxcywh_to_xyxy, xyxy_to_cxcywh
+from .kalman import PP, KalmanBoxModel, cxcywh_to_xyxy, xyxy_to_cxcywh
 
 if TYPE_CHECKING:
     from .lstm import LSTMPredictor
 from .trajectories import FUTURE_STEPS, STEP_S, histories_from_rings, interpolate_steps, usable_rings
+
+SPREAD = 3  # row of ``cov`` holding the learned prediction's centre variance
 
 
 def hybrid_weight(ahead_s: np.ndarray) -> np.ndarray:
@@ -64,8 +66,8 @@ class LearnedBoxModel(KalmanBoxModel):
             predictor = LSTMPredictor(config.weights or None)
         self.predictor = predictor
         self._frame_dt = STEP_S
-        # track id -> (box count, stride, relative targets (FUTURE_STEPS + 1, 4))
-        self._memo: dict[int, tuple[int, int, np.ndarray]] = {}
+        # track id -> (box count, stride, relative targets and spreads (FUTURE_STEPS + 1, 4))
+        self._memo: dict[int, tuple[int, int, np.ndarray, np.ndarray | None]] = {}
 
     def _stride(self, dt: float) -> int:
         if dt > 0:  # a running estimate of the frame period
@@ -80,37 +82,77 @@ class LearnedBoxModel(KalmanBoxModel):
         history: TrackHistory | None = None,
         now_s: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        mean, cov = super().predict(mean, cov, dt)
+        """The Kalman prediction, with the LSTM's box for the tracks it serves; where the
+        network predicts its spread, that spread (squared) is those tracks' centre variance,
+        so the gate and the next update weigh the learned prediction by its own confidence."""
+        kalman_cov = cov[:, :SPREAD]
+        mean, kalman_cov = super().predict(mean, kalman_cov, dt)
+        cov = np.concatenate([kalman_cov, np.zeros_like(kalman_cov[:, :1])], axis=1)
         if history is None or now_s is None or len(mean) == 0:
             return mean, cov
         rows = np.arange(len(mean))
         if self.config.kind == "hybrid":
             _, last_s = history.newest(rows)
             rows = rows[hybrid_weight(now_s - last_s) > 0]
-        step_boxes, rows, last_s = self._step_boxes(history, dt, rows)
+        step_boxes, step_spread, rows, last_s = self._step_boxes(history, dt, rows)
         if len(rows) == 0:
             return mean, cov
-        ahead = now_s - last_s
-        learned = xyxy_to_cxcywh(interpolate_steps(step_boxes, ahead[:, None])[:, 0])
+        ahead = (now_s - last_s)[:, None]
+        # The box and its rates there: the Kalman filter then goes on from the learned motion,
+        # and a detection after the gap corrects that, not a velocity the gap has made stale.
+        pair = interpolate_steps(step_boxes, np.concatenate([ahead, ahead + STEP_S], axis=1))
+        learned = xyxy_to_cxcywh(pair[:, 0])
+        rate = (xyxy_to_cxcywh(pair[:, 1]) - learned) / STEP_S
+        var = None if step_spread is None else interpolate_steps(step_spread, ahead)[:, 0, 0:2] ** 2
         if self.config.kind == "hybrid":
-            w = hybrid_weight(ahead)[:, None]
+            w = hybrid_weight(ahead[:, 0])[:, None]
             learned = w * learned + (1 - w) * mean[rows, :4]
+            rate = w * rate + (1 - w) * mean[rows, 4:8]
+            if var is not None:
+                var = w * var + (1 - w) * cov[rows, PP, 0:2]
+        mean[rows, 4:8] = rate
         mean[rows, :4] = learned
         np.maximum(mean[:, 2:4], 1.0, out=mean[:, 2:4])
+        if var is not None:
+            cov[rows, SPREAD, 0:2] = var
         return mean, cov
+
+    # The state is the Kalman filter's, with one more row of ``cov``: the centre variance of
+    # the learned prediction (zero where the Kalman filter's serves). It feeds the gate only;
+    # the Kalman update keeps its own covariance, which the LSTM's spread would make
+    # inconsistent with the velocity terms it leaves alone (measured: many more switches).
+
+    def initiate(self, xyxy: np.ndarray, velocity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        mean, cov = super().initiate(xyxy, velocity)
+        return mean, np.concatenate([cov, np.zeros_like(cov[:, :1])], axis=1)
+
+    def update(self, mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mean, kalman_cov = super().update(mean, cov[:, :SPREAD], xyxy)
+        return mean, np.concatenate([kalman_cov, np.zeros_like(kalman_cov[:, :1])], axis=1)
+
+    def centre_std(self, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+        """The learned prediction's own spread where it serves, the Kalman filter's elsewhere
+        (both with the detector's noise)."""
+        learned = cov[:, SPREAD, 0:2]
+        var = np.where(learned > 0, learned, cov[:, PP, 0:2])
+        return np.sqrt(var + self.measurement_noise(mean)[:, 0:2])
 
     def _step_boxes(
         self, history: TrackHistory, dt: float, rows: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
         """LSTM boxes at steps of STEP_S after the last box of each usable track of ``rows``
-        (default: all), those tracks' rows and the time of their last box."""
+        (default: all), their spreads (pixels for the centre; None when the weights predict
+        none), those tracks' rows and the time of their last box."""
         stride = self._stride(dt)
+        spread = self.predictor.has_spread
         if rows is None:
             rows = np.arange(len(history.count))
         rows = rows[usable_rings(history.count[rows], history.time_s.shape[1], stride)]
+        shape = (len(rows), FUTURE_STEPS + 1, 4)
         if len(rows) == 0:
-            return np.zeros((0, FUTURE_STEPS + 1, 4)), rows, np.zeros(0)
-        targets = np.empty((len(rows), FUTURE_STEPS + 1, 4))
+            return np.zeros(shape), (np.zeros(shape) if spread else None), rows, np.zeros(0)
+        targets = np.empty(shape)
+        spreads = np.empty(shape) if spread else None
         todo = np.ones(len(rows), bool)
         ids = None if history.ids is None else history.ids[rows].tolist()
         counts = history.count[rows].tolist()
@@ -119,21 +161,32 @@ class LearnedBoxModel(KalmanBoxModel):
                 hit = self._memo.get(key)
                 if hit is not None and hit[0] == count and hit[1] == stride:
                     targets[i] = hit[2]
+                    if spreads is not None:
+                        spreads[i] = hit[3]
                     todo[i] = False
         need = rows[todo]
         if len(need):
             histories, _ = histories_from_rings(
                 history.xyxy[need], history.time_s[need], history.count[need], stride
             )
-            targets[todo] = self.predictor.predict_relative(histories)[0]
+            new_targets, new_spreads = self.predictor.predict_relative(histories, spread)
+            targets[todo] = new_targets
+            if spreads is not None:
+                spreads[todo] = new_spreads
             if ids is not None:
                 if len(self._memo) > 4 * len(history.ids) + 64:  # forget removed tracks
                     live = set(history.ids.tolist())
                     self._memo = {k: v for k, v in self._memo.items() if k in live}
                 for i in np.flatnonzero(todo):
-                    self._memo[ids[i]] = (counts[i], stride, targets[i])
+                    self._memo[ids[i]] = (
+                        counts[i],
+                        stride,
+                        targets[i],
+                        None if spreads is None else spreads[i],
+                    )
         newest, last_s = history.newest(rows)
-        return self.predictor.to_pixels(newest, targets)[0], rows, last_s
+        boxes, pixels = self.predictor.to_pixels(newest, targets, spreads)
+        return boxes, pixels, rows, last_s
 
     def future_centres(
         self,
@@ -146,7 +199,7 @@ class LearnedBoxModel(KalmanBoxModel):
         out = KalmanBoxModel.future_centres(mean, times_s)
         if history is None or now_s is None or len(mean) == 0:
             return out
-        step_boxes, rows, last_s = self._step_boxes(history, 0.0)
+        step_boxes, _, rows, last_s = self._step_boxes(history, 0.0)
         if len(rows):
             ahead = (now_s - last_s)[:, None] + np.asarray(times_s)[None, :]
             boxes = interpolate_steps(step_boxes, ahead)

@@ -69,6 +69,10 @@ class MotionLSTM(nn.Module):
             )
             with torch.no_grad():  # start near typical errors (5 % of the box), not at 100 %
                 self.spread_head[-1].bias.fill_(-3.0)
+            # Per step, a factor on the learned spread, set after training on held-back tracks
+            # (``training.motion.calibrate_spread``): errors on unseen tracks exceed those on
+            # the tracks the network was fitted to, so the head alone under-covers there.
+            self.register_buffer("spread_scale", torch.ones(FUTURE_STEPS))
 
     def forward(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         """``steps`` (B, K, FEATURES), ``glob`` (B, GLOBAL_FEATURES) -> (B, FUTURE_STEPS, 4)."""
@@ -83,7 +87,8 @@ class MotionLSTM(nn.Module):
         if not self.spread:
             return self._boxes(state, steps), None
         log_spread = self.spread_head(state.detach()).view(-1, FUTURE_STEPS, 4)
-        return self._boxes(state, steps), torch.exp(log_spread.clamp(-12.0, 4.0))
+        spread = torch.exp(log_spread.clamp(-12.0, 4.0)) * self.spread_scale[None, :, None]
+        return self._boxes(state, steps), spread
 
     def _encode(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         _, (h, _) = self.lstm(steps)
@@ -118,7 +123,10 @@ def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
     model = MotionLSTM(
         int(state["hidden"]), bool(state.get("residual", False)), bool(state.get("spread", False))
     )
-    model.load_state_dict(state["state_dict"])
+    weights = dict(state["state_dict"])
+    if model.spread:
+        weights.setdefault("spread_scale", torch.ones(FUTURE_STEPS))  # checkpoints from before it
+    model.load_state_dict(weights)
     return model.eval()
 
 

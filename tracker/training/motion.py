@@ -98,6 +98,10 @@ class TrainResult:
     # histories made noisy and short like the training ones.
     val_coverage: list[float] = field(default_factory=list)
     cv_err_1s: float = float("nan")
+    # After training: the per-step factors of ``calibrate_spread`` and the validation coverage
+    # with them, on the histories they were fitted to (matched detections where given).
+    spread_scale: list[float] = field(default_factory=list)
+    calibrated_coverage: float = float("nan")
     train_sequences: list[str] = field(default_factory=list)
     val_sequences: list[str] = field(default_factory=list)
 
@@ -272,7 +276,43 @@ def train_motion(
         result.train_loss.append(loss)
         if progress:
             progress(epoch, result.train_loss[-1], result.val_loss[-1])
+    if model.spread:
+        cal = (aug_steps, v_glob, aug_y, v_mask)
+        if kitti_val and settings.detections:
+            # The tracker feeds the model detections: calibrate on held-back tracks of those.
+            parts = []
+            for folder in settings.detections:
+                detected, truths = detected_trajectories(kitti_root, folder, kitti_val)
+                if detected:
+                    parts.append(make_samples(detected, HORIZONS_S, True, truths=truths))
+            if parts:
+                cal = _tensors(_concat(parts))
+        result.spread_scale = calibrate_spread(model, *cal).tolist()
+        with torch.inference_mode():
+            result.calibrated_coverage = spread_coverage(
+                *model.forward_with_spread(cal[0], cal[1]), cal[2], cal[3]
+            )
     return result.__class__(**{**vars(result), "model": model.eval()})
+
+
+def calibrate_spread(
+    model: MotionLSTM, steps: torch.Tensor, glob: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> np.ndarray:
+    """Set ``model.spread_scale`` so that, per future step, the SPREAD_QUANTILE share of the
+    coordinates of these (held-back) samples falls within the spread; returns the factors.
+    Split conformal calibration: one number per step, so it carries to unseen tracks."""
+    model.eval()
+    with torch.no_grad():
+        model.spread_scale.fill_(1.0)
+        pred, spread = model.forward_with_spread(steps, glob)
+        ratio = (target - pred).abs() / spread.clamp(min=1e-9)
+        scale = torch.ones(FUTURE_STEPS)
+        for k in range(FUTURE_STEPS):
+            r = ratio[mask[:, k], k].flatten()
+            if len(r):
+                scale[k] = torch.quantile(r, SPREAD_QUANTILE)
+        model.spread_scale.copy_(scale)
+    return scale.numpy()
 
 
 def _train_epoch(model, optimiser, data, settings: TrainSettings, rng, gen) -> float:
