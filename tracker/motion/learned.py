@@ -27,9 +27,13 @@ from .trajectories import FUTURE_STEPS, STEP_S, histories_from_rings, interpolat
 SPREAD = 3  # row of ``cov`` holding the learned prediction's centre variance
 
 
+# The hybrid's share of the LSTM is zero up to this many seconds after a track's last box.
+HYBRID_FROM_S = 0.1
+
+
 def hybrid_weight(ahead_s: np.ndarray) -> np.ndarray:
     """Share of the LSTM in the hybrid prediction ``ahead_s`` seconds after the last box."""
-    return np.clip((np.asarray(ahead_s, np.float64) - 0.1) / 0.2, 0.0, 1.0)
+    return np.clip((np.asarray(ahead_s, np.float64) - HYBRID_FROM_S) / 0.2, 0.0, 1.0)
 
 
 class TrackHistory:
@@ -93,7 +97,9 @@ class LearnedBoxModel(KalmanBoxModel):
         rows = np.arange(len(mean))
         if self.config.kind == "hybrid":
             _, last_s = history.newest(rows)
-            rows = rows[hybrid_weight(now_s - last_s) > 0]
+            rows = rows[now_s - last_s > HYBRID_FROM_S]
+            if len(rows) == 0:  # every track was seen in the previous frame
+                return mean, cov
         step_boxes, step_spread, rows, last_s = self._step_boxes(history, dt, rows)
         if len(rows) == 0:
             return mean, cov
