@@ -381,6 +381,7 @@ def test_lost_tracks_reuse_their_prediction_and_get_the_same_boxes(kind):
         m1, c1 = with_memo.predict(m1, c1, 0.1, TrackHistory(hist.xyxy, ring_s, count, np.array([7, 8])), now)
         m2, c2 = without.predict(m2, c2, 0.1, TrackHistory(hist.xyxy, ring_s, count), now)
         np.testing.assert_allclose(m1, m2)
+        np.testing.assert_allclose(c1, c2)  # the spread row too
     # hybrid: the first predicted frame is the Kalman filter's alone (0.1 s after the last box)
     assert memo.histories_run == 2
     assert plain.histories_run == (10 if kind == "lstm" else 8)
@@ -455,3 +456,37 @@ def test_a_lost_track_follows_the_learned_path_and_gates_with_its_spread():
     assert mean[1, 4] == 0.0 and std[1, 0] > kalman_std[1, 0]
     new_mean, new_cov = model.update(mean, cov, hist.xyxy[:, -1])
     assert new_cov.shape == cov.shape and np.all(new_cov[:, -1] == 0)
+
+
+def test_rare_classes_are_repeated():
+    from tracker.training.motion import _repeat_rare
+
+    frames = np.arange(8)
+    box = np.stack([np.array([f, 0, f + 10, 20.0]) for f in frames])
+    car = Trajectory("0000:1", frames, frames / 10.0, box, "car")
+    person = Trajectory("0000:2", frames, frames / 10.0, box + 50, "pedestrian")
+    samples = make_samples([car, person], [0.1])
+    assert len(samples) == 8  # t = 3..6 of each
+    more = _repeat_rare(samples, [car, person], 3)
+    assert len(more) == 8 + 2 * 4
+    assert (more.origin[:, 0] == 1).sum() == 12 and (more.origin[:, 0] == 0).sum() == 4
+    assert _repeat_rare(samples, [car, person], 1) is samples
+
+
+def test_hybrid_runs_the_network_only_after_a_miss():
+    """Frame times are sums of periods (f / 10 reads 0.1 + 1e-16 after the previous frame now
+    and then); a track seen every frame never costs a forward pass, one missed frame costs one,
+    and a new box count after it one more only if the track is missed again."""
+    counting = CountingPredictor()
+    config = TrackerConfig(frame_rate=10.0, motion=MotionConfig(kind="hybrid"))
+    tracker = Tracker(config, ("car",), motion_factory=lambda c: LearnedBoxModel(c, counting))
+    for f in range(60):
+        x = 100 + 5 * f
+        seen = f not in (40, 41, 42)
+        boxes = np.array([[x, 100, x + 60, 140]], np.float32) if seen else np.zeros((0, 4), np.float32)
+        tracker.update(
+            Detections(boxes, np.full(len(boxes), 0.9), np.zeros(len(boxes), np.int64)), time_s=f / 10
+        )
+        if f == 39:
+            assert counting.histories_run == 0
+    assert counting.histories_run == 1  # the three missed frames share one forward pass

@@ -76,9 +76,33 @@ def train_detector_command(out, steps, batch_size, seed, lr, init_path):
     multiple=True,
     help="Also train on the tracks thinned to every n-th frame (a slower camera). Repeatable.",
 )
+@click.option(
+    "--val-sequences",
+    default="",
+    metavar="S1,S2,...",
+    help="Hold back these KITTI sequences for validation instead of every --val-every-th.",
+)
+@click.option(
+    "--rare-class-repeat",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Pedestrian and cyclist samples are seen this many times an epoch.",
+)
 @user_errors
 def train_motion_command(
-    data, out, plot_path, epochs, seed, hidden, synthetic_scenes, val_every, detections, thin_every
+    data,
+    out,
+    plot_path,
+    epochs,
+    seed,
+    hidden,
+    synthetic_scenes,
+    val_every,
+    detections,
+    thin_every,
+    val_sequences,
+    rare_class_repeat,
 ):
     """Train the LSTM motion model on the ground-truth trajectories of a KITTI folder (DATA with
     seqmap.txt and label_02/) plus synthetic scenes. Reproducible for a seed; CPU minutes.
@@ -98,6 +122,8 @@ def train_motion_command(
         val_every=val_every,
         detections=tuple(detections),
         thin_every=tuple(thin_every),
+        val_sequences=tuple(v.strip() for v in val_sequences.split(",") if v.strip()),
+        rare_class_repeat=rare_class_repeat,
     )
 
     def progress(epoch, train_loss, val_loss):
@@ -111,9 +137,10 @@ def train_motion_command(
         f"validation ({', '.join(result.val_sequences) or 'synthetic'}): centre error 1 s ahead "
         f"{result.val_err_1s[-1]:.3f} box heights (constant velocity {result.cv_err_1s:.3f})"
         + (
-            f"; spread covers {result.val_coverage[-1]:.3f} before calibration, "
-            f"{result.calibrated_coverage:.3f} after (0.683 = calibrated; factors per step "
-            f"{', '.join(f'{x:.2f}' for x in result.spread_scale)})"
+            f"; spread covers {result.raw_coverage:.3f} of the held-back "
+            f"{'matched detections' if settings.detections and result.val_sequences else 'noisy tracks'}"
+            f" before calibration, {result.calibrated_coverage:.3f} after (0.683 = calibrated; "
+            f"factors per step {', '.join(f'{x:.2f}' for x in result.spread_scale)})"
             if result.val_coverage
             else ""
         )

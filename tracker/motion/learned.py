@@ -56,10 +56,12 @@ class LearnedBoxModel(KalmanBoxModel):
     """The ``lstm`` and ``hybrid`` motion models (see the module docstring).
 
     A lost track's observed boxes do not change while it is lost, and neither does the
-    network's answer for them (relative to its newest box, so camera motion does not change it
-    either): it is computed once and reused, keyed by track id and box count. With ``hybrid``,
-    tracks seen in the previous frame take the Kalman prediction alone, so the network runs
-    only when a track has just been missed.
+    network's answer for them (relative to its newest box, so a camera shift does not change it
+    either; the small roll a driving camera adds is ignored): it is computed once and reused,
+    keyed by track id and box count. With ``hybrid``, tracks seen in the previous frame take
+    the Kalman prediction alone, so the network runs only when a track has just been missed.
+    Wherever the LSTM serves a track (with ``lstm``: every track with a long enough history)
+    it also sets the state's rates to those of its predicted path.
     """
 
     def __init__(self, config: MotionConfig, predictor: LSTMPredictor | None = None) -> None:
@@ -86,9 +88,10 @@ class LearnedBoxModel(KalmanBoxModel):
         history: TrackHistory | None = None,
         now_s: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The Kalman prediction, with the LSTM's box for the tracks it serves; where the
-        network predicts its spread, that spread (squared) is those tracks' centre variance,
-        so the gate and the next update weigh the learned prediction by its own confidence."""
+        """The Kalman prediction, with the LSTM's box and rates for the tracks it serves; where
+        the network predicts its spread, that spread (squared) is those tracks' centre variance
+        for the gate (``centre_std``; the Kalman update keeps its own covariance)."""
+        stride = self._stride(dt)  # every frame: the frame-period estimate must follow the source
         kalman_cov = cov[:, :SPREAD]
         mean, kalman_cov = super().predict(mean, kalman_cov, dt)
         cov = np.concatenate([kalman_cov, np.zeros_like(kalman_cov[:, :1])], axis=1)
@@ -97,19 +100,21 @@ class LearnedBoxModel(KalmanBoxModel):
         rows = np.arange(len(mean))
         if self.config.kind == "hybrid":
             _, last_s = history.newest(rows)
-            rows = rows[now_s - last_s > HYBRID_FROM_S]
+            # Times are sums of frame periods: 0.1 s after the last box may read 0.1 + 1e-16.
+            rows = rows[now_s - last_s > HYBRID_FROM_S + 1e-6]
             if len(rows) == 0:  # every track was seen in the previous frame
                 return mean, cov
-        step_boxes, step_spread, rows, last_s = self._step_boxes(history, dt, rows)
+        step_boxes, step_spread, rows, last_s = self._step_boxes(history, stride, rows)
         if len(rows) == 0:
             return mean, cov
         ahead = (now_s - last_s)[:, None]
         # The box and its rates there: the Kalman filter then goes on from the learned motion,
         # and a detection after the gap corrects that, not a velocity the gap has made stale.
-        pair = interpolate_steps(step_boxes, np.concatenate([ahead, ahead + STEP_S], axis=1))
-        learned = xyxy_to_cxcywh(pair[:, 0])
-        rate = (xyxy_to_cxcywh(pair[:, 1]) - learned) / STEP_S
-        var = None if step_spread is None else interpolate_steps(step_spread, ahead)[:, 0, 0:2] ** 2
+        steps = step_boxes if step_spread is None else np.concatenate([step_boxes, step_spread], axis=-1)
+        pair = interpolate_steps(steps, np.concatenate([ahead, ahead + STEP_S], axis=1))
+        learned = xyxy_to_cxcywh(pair[:, 0, :4])
+        rate = (xyxy_to_cxcywh(pair[:, 1, :4]) - learned) / STEP_S
+        var = None if step_spread is None else pair[:, 0, 4:6] ** 2
         if self.config.kind == "hybrid":
             w = hybrid_weight(ahead[:, 0])[:, None]
             learned = w * learned + (1 - w) * mean[rows, :4]
@@ -144,12 +149,12 @@ class LearnedBoxModel(KalmanBoxModel):
         return np.sqrt(var + self.measurement_noise(mean)[:, 0:2])
 
     def _step_boxes(
-        self, history: TrackHistory, dt: float, rows: np.ndarray | None = None
+        self, history: TrackHistory, stride: int, rows: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
         """LSTM boxes at steps of STEP_S after the last box of each usable track of ``rows``
-        (default: all), their spreads (pixels for the centre; None when the weights predict
-        none), those tracks' rows and the time of their last box."""
-        stride = self._stride(dt)
+        (default: all), read every ``stride``-th box back, their spreads (pixels for the
+        centre; None when the weights predict none), those tracks' rows and the time of their
+        last box."""
         spread = self.predictor.has_spread
         if rows is None:
             rows = np.arange(len(history.count))
@@ -205,7 +210,7 @@ class LearnedBoxModel(KalmanBoxModel):
         out = KalmanBoxModel.future_centres(mean, times_s)
         if history is None or now_s is None or len(mean) == 0:
             return out
-        step_boxes, _, rows, last_s = self._step_boxes(history, 0.0)
+        step_boxes, _, rows, last_s = self._step_boxes(history, self._stride(0.0))
         if len(rows):
             ahead = (now_s - last_s)[:, None] + np.asarray(times_s)[None, :]
             boxes = interpolate_steps(step_boxes, ahead)

@@ -18,6 +18,7 @@ One forward pass covers every track of a frame. The shipped weights
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -142,10 +143,18 @@ class _Outputs(nn.Module):
         return (boxes, spread) if spread is not None else (boxes,)
 
 
-@lru_cache(maxsize=8)
+_EXPORT_LOCK = threading.Lock()
+
+
 def _session(path: str, mtime_ns: int):
-    """An onnxruntime session of the weights at ``path`` (as of ``mtime_ns``); sessions are
-    safe to run from several threads at once."""
+    """An onnxruntime session of the weights at ``path`` (as of ``mtime_ns``), made once per
+    process (torch's exporter is not thread-safe; running a session from several threads is)."""
+    with _EXPORT_LOCK:
+        return _new_session(path, mtime_ns)
+
+
+@lru_cache(maxsize=8)
+def _new_session(path: str, mtime_ns: int):
     from ..onnx_cpu import cpu_session
 
     model = load_motion_lstm(path)

@@ -85,6 +85,10 @@ class TrainSettings:
     detections: tuple[str, ...] = ()
     # Also train on the KITTI trajectories thinned to 1/n of their frame rate (5 fps for 2).
     thin_every: tuple[int, ...] = ()
+    # These KITTI sequences are held back for validation instead of every val_every-th.
+    val_sequences: tuple[str, ...] = ()
+    # KITTI pedestrian and cyclist samples are seen this many times an epoch (few against cars).
+    rare_class_repeat: int = 1
 
 
 @dataclass
@@ -101,6 +105,7 @@ class TrainResult:
     # After training: the per-step factors of ``calibrate_spread`` and the validation coverage
     # with them, on the histories they were fitted to (matched detections where given).
     spread_scale: list[float] = field(default_factory=list)
+    raw_coverage: float = float("nan")  # the same histories, before the factors
     calibrated_coverage: float = float("nan")
     train_sequences: list[str] = field(default_factory=list)
     val_sequences: list[str] = field(default_factory=list)
@@ -132,6 +137,22 @@ def mirror(samples: Samples) -> Samples:
         samples.has_future,
         samples.horizons_s,
         samples.origin,
+    )
+
+
+def _repeat_rare(samples: Samples, trajectories: Sequence[Trajectory], times: int) -> Samples:
+    """The samples with those of pedestrians and cyclists repeated ``times`` times."""
+    if times <= 1:
+        return samples
+    rare = np.array([trajectories[j].cls in ("pedestrian", "cyclist") for j in samples.origin[:, 0]])
+    idx = np.concatenate([np.arange(len(samples))] + [np.flatnonzero(rare)] * (times - 1))
+    h = samples.histories
+    return Samples(
+        Histories(h.xyxy[idx], h.dt[idx], h.valid[idx]),
+        samples.future[idx],
+        samples.has_future[idx],
+        samples.horizons_s,
+        samples.origin[idx],
     )
 
 
@@ -231,16 +252,34 @@ def train_motion(
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     kitti = kitti_trajectories(kitti_root) if kitti_root else []
-    kitti_train, kitti_val = split_kitti(kitti, settings.val_every)
+    if settings.val_sequences:
+        held = set(settings.val_sequences)
+        unknown = held - {t.name.split(":")[0] for t in kitti}
+        if unknown:
+            raise ValueError(
+                f"validation sequences without ground-truth tracks: {', '.join(sorted(unknown))}"
+            )
+        kitti_train = [t for t in kitti if t.name.split(":")[0] not in held]
+        kitti_val = [t for t in kitti if t.name.split(":")[0] in held]
+    else:
+        kitti_train, kitti_val = split_kitti(kitti, settings.val_every)
     synth = synthetic_trajectories(
         range(settings.seed * 100_000, settings.seed * 100_000 + settings.synthetic_scenes)
     )
-    parts = [make_samples(t, HORIZONS_S, interpolate=True) for t in (kitti_train, synth) if t]
+    repeat = settings.rare_class_repeat
+    parts = []  # in this order: the shipped weights' recipe depends on it
+    if kitti_train:
+        parts.append(_repeat_rare(make_samples(kitti_train, HORIZONS_S, True), kitti_train, repeat))
+    if synth:
+        parts.append(make_samples(synth, HORIZONS_S, interpolate=True))
     for every in settings.thin_every if kitti_train else ():
-        parts.append(make_samples(thinned(kitti_train, every), HORIZONS_S, True, truths=kitti_train))
+        slow = thinned(kitti_train, every)
+        parts.append(_repeat_rare(make_samples(slow, HORIZONS_S, True, truths=kitti_train), slow, repeat))
     for folder in settings.detections if kitti_root else ():
         detected, truths = detected_trajectories(kitti_root, folder, kitti_train)
-        parts.append(make_samples(detected, HORIZONS_S, True, truths=truths))
+        if not detected:
+            raise ValueError(f"{folder}: no detections follow a training track (IoU >= 0.5, same class)")
+        parts.append(_repeat_rare(make_samples(detected, HORIZONS_S, True, truths=truths), detected, repeat))
     train = _concat(parts + [mirror(p) for p in parts])
     # Validation: held-back KITTI sequences, or held-back synthetic scenes without KITTI.
     val_traj = kitti_val or synthetic_trajectories(range(900_000, 900_010))
@@ -287,6 +326,8 @@ def train_motion(
                     parts.append(make_samples(detected, HORIZONS_S, True, truths=truths))
             if parts:
                 cal = _tensors(_concat(parts))
+        with torch.inference_mode():
+            result.raw_coverage = spread_coverage(*model.forward_with_spread(cal[0], cal[1]), cal[2], cal[3])
         result.spread_scale = calibrate_spread(model, *cal).tolist()
         with torch.inference_mode():
             result.calibrated_coverage = spread_coverage(
