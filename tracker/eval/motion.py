@@ -106,12 +106,8 @@ def detected_trajectories(
         found.sort(key=lambda x: x[0])
         frame = np.array([f for f, _ in found])
         tr = truths[j]
-        fps = (
-            (tr.frame[-1] - tr.frame[0]) / max(tr.time_s[-1] - tr.time_s[0], 1e-9)
-            if len(tr.frame) > 1
-            else 10.0
-        )
-        detected.append(Trajectory(tr.name, frame, frame / fps, np.array([b for _, b in found]), tr.cls))
+        time_s = tr.time_s[np.searchsorted(tr.frame, frame)]  # matched frames are the truth's
+        detected.append(Trajectory(tr.name, frame, time_s, np.array([b for _, b in found]), tr.cls))
         paired.append(tr)
     return detected, paired
 

@@ -98,13 +98,13 @@ class LearnedBoxModel(KalmanBoxModel):
         if history is None or now_s is None or len(mean) == 0:
             return mean, cov
         rows = np.arange(len(mean))
+        newest, last_s = history.newest(rows)
         if self.config.kind == "hybrid":
-            _, last_s = history.newest(rows)
             # Times are sums of frame periods: 0.1 s after the last box may read 0.1 + 1e-16.
             rows = rows[now_s - last_s > HYBRID_FROM_S + 1e-6]
             if len(rows) == 0:  # every track was seen in the previous frame
                 return mean, cov
-        step_boxes, step_spread, rows, last_s = self._step_boxes(history, stride, rows)
+        step_boxes, step_spread, rows, last_s = self._step_boxes(history, stride, rows, newest, last_s)
         if len(rows) == 0:
             return mean, cov
         ahead = (now_s - last_s)[:, None]
@@ -149,12 +149,18 @@ class LearnedBoxModel(KalmanBoxModel):
         return np.sqrt(var + self.measurement_noise(mean)[:, 0:2])
 
     def _step_boxes(
-        self, history: TrackHistory, stride: int, rows: np.ndarray | None = None
+        self,
+        history: TrackHistory,
+        stride: int,
+        rows: np.ndarray | None = None,
+        newest: np.ndarray | None = None,
+        newest_s: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
         """LSTM boxes at steps of STEP_S after the last box of each usable track of ``rows``
         (default: all), read every ``stride``-th box back, their spreads (pixels for the
         centre; None when the weights predict none), those tracks' rows and the time of their
-        last box."""
+        last box. ``newest``, ``newest_s``: every track's newest box and its time, when the
+        caller has them (``TrackHistory.newest`` of all rows)."""
         spread = self.predictor.has_spread
         if rows is None:
             rows = np.arange(len(history.count))
@@ -195,9 +201,10 @@ class LearnedBoxModel(KalmanBoxModel):
                         targets[i],
                         None if spreads is None else spreads[i],
                     )
-        newest, last_s = history.newest(rows)
-        boxes, pixels = self.predictor.to_pixels(newest, targets, spreads)
-        return boxes, pixels, rows, last_s
+        if newest is None or newest_s is None:
+            newest, newest_s = history.newest(np.arange(len(history.count)))
+        boxes, pixels = self.predictor.to_pixels(newest[rows], targets, spreads)
+        return boxes, pixels, rows, newest_s[rows]
 
     def future_centres(
         self,
