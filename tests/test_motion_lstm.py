@@ -17,12 +17,14 @@ from tracker.motion.lstm import DEFAULT_WEIGHTS, LSTMPredictor, MotionLSTM
 from tracker.motion.trajectories import (
     FUTURE_STEPS,
     HISTORY_LEN,
+    STEP_S,
     Histories,
     Trajectory,
     histories_from_rings,
     history_features,
     interpolate_steps,
     make_samples,
+    usable_rings,
 )
 from tracker.structures import Detections
 from tracker.tracks import Tracker
@@ -232,6 +234,12 @@ def test_ring_buffers_give_the_same_histories_as_trajectories():
     # too young a track is not usable
     _, usable = histories_from_rings(xyxy, times, np.array([3]), stride=1)
     assert not usable[0]
+    # the tracker asks from the counts alone, before reading any ring
+    for size, stride in ((2, 1), (5, 1), (30, 1), (30, 3), (12, 4)):
+        counts = np.arange(0, 45)
+        rings = np.zeros((len(counts), size, 4)), np.zeros((len(counts), size))
+        _, usable = histories_from_rings(*rings, counts, stride)
+        np.testing.assert_array_equal(usable_rings(counts, size, stride), usable)
 
 
 def test_learned_model_moves_only_tracks_with_enough_history():
@@ -490,3 +498,49 @@ def test_hybrid_runs_the_network_only_after_a_miss():
         if f == 39:
             assert counting.histories_run == 0
     assert counting.histories_run == 1  # the three missed frames share one forward pass
+
+
+def test_path_tables_read_as_interpolating_every_step_in_pixels():
+    """The hybrid reads a lost track's memoised path table each frame: between steps, on them
+    and beyond the last one it gives what interpolating all the network's steps in pixels
+    gives (boxes, rates over the next step, centre spreads)."""
+    from tracker.motion.kalman import xyxy_to_cxcywh
+    from tracker.motion.learned import path_tables, read_tables
+
+    rng = np.random.default_rng(3)
+    n = 7
+    newest = np.array([100.0, 50.0, 140.0, 130.0]) + rng.normal(0, 5, (n, 4))
+    targets = np.concatenate([np.zeros((n, 1, 4)), rng.normal(0, 0.3, (n, FUTURE_STEPS, 4))], axis=1)
+    spreads = np.concatenate([np.zeros((n, 1, 4)), rng.uniform(0.01, 0.5, (n, FUTURE_STEPS, 4))], axis=1)
+    ahead = np.array([0.0, 0.05, 0.2, 0.55, FUTURE_STEPS * STEP_S - 0.1, FUTURE_STEPS * STEP_S, 1.73])
+    state = read_tables(path_tables(newest, targets, spreads), ahead)
+    box, rate, spread = state[:, 0:4], state[:, 4:8], state[:, 8:10]
+    steps, pixel_spread = LSTMPredictor.to_pixels(newest, targets, spreads)
+    both = interpolate_steps(steps, np.stack([ahead, ahead + STEP_S], axis=1))
+    want = xyxy_to_cxcywh(both[:, 0])
+    np.testing.assert_allclose(box, want, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(rate, (xyxy_to_cxcywh(both[:, 1]) - want) / STEP_S, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(spread, interpolate_steps(pixel_spread, ahead[:, None])[:, 0, 0:2], rtol=1e-9)
+
+
+def test_a_camera_warp_moves_memoised_paths_without_running_the_network_again():
+    """After a warp the lost track's path follows its moved boxes (as a model without the memo
+    computes it), and the network's answer, relative to the newest box, is reused."""
+    config = MotionConfig(kind="lstm")
+    memo, plain = CountingPredictor(), CountingPredictor()
+    with_memo, without = LearnedBoxModel(config, memo), LearnedBoxModel(config, plain)
+    hist = straight_histories(2)
+    ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
+    count = np.array([HISTORY_LEN, HISTORY_LEN])
+    mean, cov = with_memo.initiate(hist.xyxy[:, -1])
+    now = HISTORY_LEN * 0.1
+    with_memo.predict(mean, cov, 0.1, TrackHistory(hist.xyxy, ring_s, count, np.array([7, 8])), now)
+    shift = np.array([[1.0, 0.0, 25.0], [0.0, 1.0, -10.0]])
+    mean, cov = with_memo.warp(mean, cov, shift)
+    moved = hist.xyxy + np.array([25.0, -10.0, 25.0, -10.0])
+    ids = np.array([7, 8])
+    m1, c1 = with_memo.predict(mean, cov, 0.1, TrackHistory(moved, ring_s, count, ids), now + 0.1)
+    m2, c2 = without.predict(mean, cov, 0.1, TrackHistory(moved, ring_s, count), now + 0.1)
+    np.testing.assert_allclose(m1, m2, atol=1e-9)
+    np.testing.assert_allclose(c1, c2, atol=1e-9)
+    assert memo.histories_run == 2  # once per track, before the warp

@@ -146,7 +146,7 @@ class GroupTracker:
     def history(self) -> TrackHistory:
         """The observed boxes of every track (ring buffers), for learned motion models."""
         t = self.table
-        return TrackHistory(t.hist_xyxy, t.hist_s, t.hist_count, t.id)
+        return TrackHistory(t.hist_xyxy, t.hist_s, t.hist_count, t.id, t.seen_s)
 
     def apply_camera_motion(self, warp: np.ndarray) -> None:
         """Move every track into the coordinates of the new frame (``warp``: 2x3 affine from

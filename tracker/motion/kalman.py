@@ -53,6 +53,20 @@ def cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:
     return out
 
 
+def _extra_rows_zeroed(cov: np.ndarray) -> np.ndarray:
+    out = cov.copy()
+    out[:, 3:] = 0.0
+    return out
+
+
+def _like(cov: np.ndarray) -> np.ndarray:
+    """An array for the new covariance: rows past PP, PV, VV (a subclass's) start at zero."""
+    out = np.empty_like(cov)
+    if cov.shape[1] > 3:
+        out[:, 3:] = 0.0
+    return out
+
+
 def full_covariance(cov: np.ndarray) -> np.ndarray:
     """(N, 8, 8) covariance matrices from the compact (N, 3, 4) form."""
     n = len(cov)
@@ -69,7 +83,8 @@ class KalmanBoxModel:
     """Batched constant-velocity Kalman filter (the ``kalman`` motion model).
 
     Holds no track state itself: callers keep ``mean`` (N, 8) and ``cov`` (N, 3, 4) arrays and
-    pass them in, so that the lifecycle code can select, append and drop tracks freely.
+    pass them in, so that the lifecycle code can select, append and drop tracks freely. A
+    subclass may keep more rows in ``cov``: ``predict`` and ``update`` return them as zeros.
     """
 
     def __init__(self, config: MotionConfig) -> None:
@@ -105,12 +120,12 @@ class KalmanBoxModel:
         """Advance every track by ``dt`` seconds (``history`` and ``now_s`` are for learned
         models; unused here). Returns new arrays; inputs are not modified."""
         if len(mean) == 0 or dt <= 0:
-            return mean.copy(), cov.copy()
+            return mean.copy(), _extra_rows_zeroed(cov)
         q_pp, q_pv, q_vv = _unit_process_noise(float(dt))
         var = self._size_scale(mean)
         var *= var * self.config.std_acceleration**2
         pp, pv, vv = cov[:, PP], cov[:, PV], cov[:, VV]
-        new_cov = np.empty_like(cov)
+        new_cov = _like(cov)
         new_cov[:, VV] = vv + q_vv * var
         new_cov[:, PV] = pv + dt * vv + q_pv * var
         new_cov[:, PP] = pp + dt * (pv + new_cov[:, PV]) + (q_pp - dt * q_pv) * var
@@ -131,7 +146,10 @@ class KalmanBoxModel:
         new_mean = np.concatenate(
             [mean[:, :4] + gain_p * innovation, mean[:, 4:] + gain_v * innovation], axis=1
         )
-        new_cov = np.stack([pp * (1 - gain_p), pv * (1 - gain_p), vv - gain_v * pv], axis=1)
+        new_cov = _like(cov)
+        new_cov[:, PP] = pp * (1 - gain_p)
+        new_cov[:, PV] = pv * (1 - gain_p)
+        new_cov[:, VV] = vv - gain_v * pv
         np.maximum(new_mean[:, 2:4], _MIN_SIZE, out=new_mean[:, 2:4])
         return new_mean, new_cov
 

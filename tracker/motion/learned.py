@@ -13,53 +13,118 @@ motion rather than by a straight line. Tracks with a shorter history use the Kal
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ..config import MotionConfig
 from .kalman import PP, KalmanBoxModel, cxcywh_to_xyxy, xyxy_to_cxcywh
+from .trajectories import FUTURE_STEPS, STEP_S, histories_from_rings, interpolate_steps, usable_rings
 
 if TYPE_CHECKING:
     from .lstm import LSTMPredictor
-from .trajectories import FUTURE_STEPS, STEP_S, histories_from_rings, interpolate_steps, usable_rings
 
 SPREAD = 3  # row of ``cov`` holding the learned prediction's centre variance
-
 
 # The hybrid's share of the LSTM is zero up to this many seconds after a track's last box.
 HYBRID_FROM_S = 0.1
 
+# Columns of a path table (``path_tables``): the box, its rates and the centre spread; the
+# first eight are the Kalman state's (``kalman.STATE_DIM``).
+_BOX, _RATE, _SPREAD = slice(0, 4), slice(4, 8), slice(8, 10)
+
 
 def hybrid_weight(ahead_s: np.ndarray) -> np.ndarray:
     """Share of the LSTM in the hybrid prediction ``ahead_s`` seconds after the last box."""
-    return np.clip((np.asarray(ahead_s, np.float64) - HYBRID_FROM_S) / 0.2, 0.0, 1.0)
+    share = (np.asarray(ahead_s, np.float64) - HYBRID_FROM_S) / 0.2
+    return np.minimum(np.maximum(share, 0.0), 1.0)  # np.clip costs more on a few tracks
+
+
+def path_tables(newest: np.ndarray, targets: np.ndarray, spreads: np.ndarray | None) -> np.ndarray:
+    """The network's path around each newest box (S, 4 xyxy), from its relative ``targets`` and
+    ``spreads`` (S, K+1, 4; ``LSTMPredictor.predict_relative``), as (S, K+1, 10) rows per step:
+    the cxcywh box, its rates per second to the next step (the last step's repeated) and the
+    centre spread in pixels (zero without ``spreads``).
+
+    Read with ``read_tables``: linear between steps and beyond the last one, it gives exactly
+    what ``interpolate_steps`` gives on ``LSTMPredictor.to_pixels``' boxes and spreads.
+    """
+    ref = xyxy_to_cxcywh(newest)[:, None]
+    s, k1, _ = targets.shape
+    table = np.zeros((s, k1, 10))
+    table[..., 0:2] = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]
+    table[..., 2:4] = ref[..., 2:4] * np.exp(np.clip(targets[..., 2:4], -3, 3))
+    table[:, :-1, _RATE] = np.diff(table[..., _BOX], axis=1) / STEP_S
+    table[:, -1, _RATE] = table[:, -2, _RATE]
+    if spreads is not None:
+        # Positions are in heights of the newest box (``LSTMPredictor.to_pixels``).
+        height = np.maximum(newest[:, 3] - newest[:, 1], 1.0)
+        table[..., _SPREAD] = spreads[..., 0:2] * height[:, None, None]
+    return table
+
+
+def read_tables(tables: np.ndarray, ahead_s: np.ndarray) -> np.ndarray:
+    """From path tables (S, K+1, 10), at ``ahead_s`` (S,) seconds after each newest box, (S, 10)
+    rows: the cxcywh box, its rates per second (over the next STEP_S) and the centre spread
+    (pixels)."""
+    pos = np.maximum(ahead_s, 0.0) / STEP_S
+    low = np.minimum(pos.astype(np.int64), tables.shape[1] - 2)
+    rows = np.arange(len(pos))
+    a = tables[rows, low]
+    out = a + (tables[rows, low + 1] - a) * (pos - low)[:, None]
+    return out
 
 
 class TrackHistory:
     """Ring buffers of the observed boxes of N tracks, as the tracker keeps them; ``ids`` (N,)
     names the tracks (learned models then reuse a prediction while a track's boxes are
-    unchanged)."""
+    unchanged); ``newest_s`` (N,), where the caller has it, the time of each newest box."""
 
     def __init__(
-        self, xyxy: np.ndarray, time_s: np.ndarray, count: np.ndarray, ids: np.ndarray | None = None
+        self,
+        xyxy: np.ndarray,
+        time_s: np.ndarray,
+        count: np.ndarray,
+        ids: np.ndarray | None = None,
+        newest_s: np.ndarray | None = None,
     ) -> None:
         self.xyxy, self.time_s, self.count, self.ids = xyxy, time_s, count, ids
+        self._newest_s = newest_s
 
     def newest(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The newest box (r, 4) of ``rows`` and its time (r,)."""
         last = (self.count[rows] - 1) % self.time_s.shape[1]
         return self.xyxy[rows, last].astype(np.float64), self.time_s[rows, last]
 
+    def newest_time(self) -> np.ndarray:
+        """(N,) the time of every track's newest box (``newest_s`` when the caller keeps it)."""
+        if self._newest_s is not None:
+            return self._newest_s
+        last = (self.count - 1) % self.time_s.shape[1]
+        return self.time_s[np.arange(len(last)), last]
+
+
+class _Path(NamedTuple):
+    """A track's memoised prediction: valid while its box count, the stride and the camera
+    warp generation are unchanged (the relative targets outlive a warp, the table does not)."""
+
+    count: int
+    stride: int
+    targets: np.ndarray
+    spreads: np.ndarray | None
+    generation: int
+    table: np.ndarray
+
 
 class LearnedBoxModel(KalmanBoxModel):
     """The ``lstm`` and ``hybrid`` motion models (see the module docstring).
 
     A lost track's observed boxes do not change while it is lost, and neither does the
-    network's answer for them (relative to its newest box, so a camera shift does not change it
-    either; the small roll a driving camera adds is ignored): it is computed once and reused,
-    keyed by track id and box count. With ``hybrid``, tracks seen in the previous frame take
-    the Kalman prediction alone, so the network runs only when a track has just been missed.
+    network's answer for them: it is computed once, kept as a table of the path in pixels, and
+    reused, keyed by track id and box count. A camera warp moves the boxes; the network's
+    answer relative to the newest box stays (the small roll a driving camera adds is ignored)
+    and only the table is rebuilt. With ``hybrid``, tracks seen in the previous frame take the
+    Kalman prediction alone, so the network runs only when a track has just been missed.
     Wherever the LSTM serves a track (with ``lstm``: every track with a long enough history)
     it also sets the state's rates to those of its predicted path.
     """
@@ -72,8 +137,8 @@ class LearnedBoxModel(KalmanBoxModel):
             predictor = LSTMPredictor(config.weights or None)
         self.predictor = predictor
         self._frame_dt = STEP_S
-        # track id -> (box count, stride, relative targets and spreads (FUTURE_STEPS + 1, 4))
-        self._memo: dict[int, tuple[int, int, np.ndarray, np.ndarray | None]] = {}
+        self._memo: dict[int, _Path] = {}  # track id -> its path
+        self._generation = 0  # camera warps so far
 
     def _stride(self, dt: float) -> int:
         if dt > 0:  # a running estimate of the frame period
@@ -92,39 +157,36 @@ class LearnedBoxModel(KalmanBoxModel):
         the network predicts its spread, that spread (squared) is those tracks' centre variance
         for the gate (``centre_std``; the Kalman update keeps its own covariance)."""
         stride = self._stride(dt)  # every frame: the frame-period estimate must follow the source
-        kalman_cov = cov[:, :SPREAD]
-        mean, kalman_cov = super().predict(mean, kalman_cov, dt)
-        cov = np.concatenate([kalman_cov, np.zeros_like(kalman_cov[:, :1])], axis=1)
+        mean, cov = super().predict(mean, cov, dt)  # the spread row comes back zero
         if history is None or now_s is None or len(mean) == 0:
             return mean, cov
-        rows = np.arange(len(mean))
-        newest, last_s = history.newest(rows)
+        last_s = history.newest_time()
         if self.config.kind == "hybrid":
             # Times are sums of frame periods: 0.1 s after the last box may read 0.1 + 1e-16.
-            rows = rows[now_s - last_s > HYBRID_FROM_S + 1e-6]
+            rows = np.flatnonzero(now_s - last_s > HYBRID_FROM_S + 1e-6)
             if len(rows) == 0:  # every track was seen in the previous frame
                 return mean, cov
-        step_boxes, step_spread, rows, last_s = self._step_boxes(history, stride, rows, newest, last_s)
+        else:
+            rows = np.arange(len(mean))
+        tables, rows = self._tables(history, stride, rows)
         if len(rows) == 0:
             return mean, cov
-        ahead = (now_s - last_s)[:, None]
         # The box and its rates there: the Kalman filter then goes on from the learned motion,
         # and a detection after the gap corrects that, not a velocity the gap has made stale.
-        steps = step_boxes if step_spread is None else np.concatenate([step_boxes, step_spread], axis=-1)
-        pair = interpolate_steps(steps, np.concatenate([ahead, ahead + STEP_S], axis=1))
-        learned = xyxy_to_cxcywh(pair[:, 0, :4])
-        rate = (xyxy_to_cxcywh(pair[:, 1, :4]) - learned) / STEP_S
-        var = None if step_spread is None else pair[:, 0, 4:6] ** 2
+        ahead = now_s - last_s[rows]
+        state = read_tables(tables, ahead)
+        var = state[:, _SPREAD] ** 2
+        state = state[:, :8]
         if self.config.kind == "hybrid":
-            w = hybrid_weight(ahead[:, 0])[:, None]
-            learned = w * learned + (1 - w) * mean[rows, :4]
-            rate = w * rate + (1 - w) * mean[rows, 4:8]
-            if var is not None:
-                var = w * var + (1 - w) * cov[rows, PP, 0:2]
-        mean[rows, 4:8] = rate
-        mean[rows, :4] = learned
-        np.maximum(mean[:, 2:4], 1.0, out=mean[:, 2:4])
-        if var is not None:
+            w = hybrid_weight(ahead)
+            if w.min() < 1.0:  # some tracks were missed only once: blend in the Kalman filter's
+                w = w[:, None]
+                kalman = mean[rows]
+                state = kalman + w * (state - kalman)
+                var = cov[rows, PP, 0:2] * (1 - w) + w * var
+        np.maximum(state[:, 2:4], 1.0, out=state[:, 2:4])
+        mean[rows] = state
+        if self.predictor.has_spread:
             cov[rows, SPREAD, 0:2] = var
         return mean, cov
 
@@ -132,14 +194,15 @@ class LearnedBoxModel(KalmanBoxModel):
     # the learned prediction (zero where the Kalman filter's serves). It feeds the gate only;
     # the Kalman update keeps its own covariance, which the LSTM's spread would make
     # inconsistent with the velocity terms it leaves alone (measured: many more switches).
+    # ``KalmanBoxModel`` zeroes rows it does not use, so the row is reset by every update.
 
     def initiate(self, xyxy: np.ndarray, velocity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         mean, cov = super().initiate(xyxy, velocity)
         return mean, np.concatenate([cov, np.zeros_like(cov[:, :1])], axis=1)
 
-    def update(self, mean: np.ndarray, cov: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mean, kalman_cov = super().update(mean, cov[:, :SPREAD], xyxy)
-        return mean, np.concatenate([kalman_cov, np.zeros_like(kalman_cov[:, :1])], axis=1)
+    def warp(self, mean: np.ndarray, cov: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._generation += 1  # the tracks' boxes move: their path tables are rebuilt
+        return super().warp(mean, cov, warp)
 
     def centre_std(self, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
         """The learned prediction's own spread where it serves, the Kalman filter's elsewhere
@@ -148,63 +211,61 @@ class LearnedBoxModel(KalmanBoxModel):
         var = np.where(learned > 0, learned, cov[:, PP, 0:2])
         return np.sqrt(var + self.measurement_noise(mean)[:, 0:2])
 
-    def _step_boxes(
-        self,
-        history: TrackHistory,
-        stride: int,
-        rows: np.ndarray | None = None,
-        newest: np.ndarray | None = None,
-        newest_s: np.ndarray | None = None,
-    ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
-        """LSTM boxes at steps of STEP_S after the last box of each usable track of ``rows``
-        (default: all), read every ``stride``-th box back, their spreads (pixels for the
-        centre; None when the weights predict none), those tracks' rows and the time of their
-        last box. ``newest``, ``newest_s``: every track's newest box and its time, when the
-        caller has them (``TrackHistory.newest`` of all rows)."""
-        spread = self.predictor.has_spread
-        if rows is None:
-            rows = np.arange(len(history.count))
+    def _tables(self, history: TrackHistory, stride: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Path tables (r, FUTURE_STEPS + 1, 10; ``path_tables``) of the usable tracks of
+        ``rows``, from the network reading every ``stride``-th box back, and those tracks'
+        rows. Taken from the memo where a track's boxes have not changed."""
         rows = rows[usable_rings(history.count[rows], history.time_s.shape[1], stride)]
-        shape = (len(rows), FUTURE_STEPS + 1, 4)
         if len(rows) == 0:
-            return np.zeros(shape), (np.zeros(shape) if spread else None), rows, np.zeros(0)
-        targets = np.empty(shape)
-        spreads = np.empty(shape) if spread else None
-        todo = np.ones(len(rows), bool)
-        ids = None if history.ids is None else history.ids[rows].tolist()
+            return np.zeros((0, FUTURE_STEPS + 1, 10)), rows
+        if history.ids is None:
+            targets, spreads = self._network(history, stride, rows)
+            return path_tables(history.newest(rows)[0], targets, spreads), rows
+        ids = history.ids[rows].tolist()
         counts = history.count[rows].tolist()
-        if ids is not None:
-            for i, (key, count) in enumerate(zip(ids, counts, strict=True)):
-                hit = self._memo.get(key)
-                if hit is not None and hit[0] == count and hit[1] == stride:
-                    targets[i] = hit[2]
-                    if spreads is not None:
-                        spreads[i] = hit[3]
-                    todo[i] = False
-        need = rows[todo]
-        if len(need):
-            histories, _ = histories_from_rings(
-                history.xyxy[need], history.time_s[need], history.count[need], stride
-            )
-            new_targets, new_spreads = self.predictor.predict_relative(histories, spread)
-            targets[todo] = new_targets
-            if spreads is not None:
-                spreads[todo] = new_spreads
-            if ids is not None:
-                if len(self._memo) > 4 * len(history.ids) + 64:  # forget removed tracks
-                    live = set(history.ids.tolist())
-                    self._memo = {k: v for k, v in self._memo.items() if k in live}
-                for i in np.flatnonzero(todo):
-                    self._memo[ids[i]] = (
-                        counts[i],
-                        stride,
-                        targets[i],
-                        None if spreads is None else spreads[i],
-                    )
-        if newest is None or newest_s is None:
-            newest, newest_s = history.newest(np.arange(len(history.count)))
-        boxes, pixels = self.predictor.to_pixels(newest[rows], targets, spreads)
-        return boxes, pixels, rows, newest_s[rows]
+        paths: list[_Path | None] = [None] * len(rows)
+        run: list[int] = []  # positions in ``rows`` the network must answer
+        moved: list[int] = []  # known answers whose boxes a camera warp has moved
+        for i, (key, count) in enumerate(zip(ids, counts, strict=True)):
+            hit = self._memo.get(key)
+            if hit is None or hit.count != count or hit.stride != stride:
+                run.append(i)
+            elif hit.generation != self._generation:
+                moved.append(i)
+            else:
+                paths[i] = hit
+        if run or moved:
+            if len(self._memo) > 4 * len(history.ids) + 64:  # forget removed tracks
+                live = set(history.ids.tolist())
+                self._memo = {k: v for k, v in self._memo.items() if k in live}
+            targets, spreads = self._network(history, stride, rows[run])
+            if moved:
+                known = [self._memo[ids[i]] for i in moved]
+                targets = np.concatenate([targets, np.stack([k.targets for k in known])])
+                if spreads is not None:
+                    spreads = np.concatenate([spreads, np.stack([k.spreads for k in known])])
+            todo = run + moved
+            tables = path_tables(history.newest(rows[todo])[0], targets, spreads)
+            for j, i in enumerate(todo):
+                path = _Path(
+                    counts[i],
+                    stride,
+                    targets[j],
+                    None if spreads is None else spreads[j],
+                    self._generation,
+                    tables[j],
+                )
+                self._memo[ids[i]] = paths[i] = path
+        return np.stack([p.table for p in paths]), rows
+
+    def _network(
+        self, history: TrackHistory, stride: int, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The network's relative targets and spreads (None without) for ``rows``."""
+        histories, _ = histories_from_rings(
+            history.xyxy[rows], history.time_s[rows], history.count[rows], stride
+        )
+        return self.predictor.predict_relative(histories, self.predictor.has_spread)
 
     def future_centres(
         self,
@@ -217,14 +278,13 @@ class LearnedBoxModel(KalmanBoxModel):
         out = KalmanBoxModel.future_centres(mean, times_s)
         if history is None or now_s is None or len(mean) == 0:
             return out
-        step_boxes, _, rows, last_s = self._step_boxes(history, self._stride(0.0))
+        tables, rows = self._tables(history, self._stride(0.0), np.arange(len(mean)))
         if len(rows):
-            ahead = (now_s - last_s)[:, None] + np.asarray(times_s)[None, :]
-            boxes = interpolate_steps(step_boxes, ahead)
+            ahead = (now_s - history.newest_time()[rows])[:, None] + np.asarray(times_s)[None, :]
+            centres = interpolate_steps(tables[..., 0:2], ahead)
             # Start the path at the current estimate, so that it joins the drawn box.
-            centres = (boxes[..., :2] + boxes[..., 2:]) / 2
             out[rows] = centres - centres[:, :1] + mean[rows, None, 0:2]
         return out
 
 
-__all__ = ["LearnedBoxModel", "TrackHistory", "cxcywh_to_xyxy", "hybrid_weight"]
+__all__ = ["LearnedBoxModel", "TrackHistory", "cxcywh_to_xyxy", "hybrid_weight", "path_tables", "read_tables"]

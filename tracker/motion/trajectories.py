@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -132,21 +133,27 @@ def _cxcywh(xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([xyxy[..., 0:2] + wh / 2, wh], axis=-1)
 
 
+_GLOBAL_OF_LOG_WH = np.array([[0.0, 1.0], [1.0, -1.0]])
+_GLOBAL_OFFSET = np.array([-np.log(100.0), 0.0])
+
+
 def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
     """Per-step features (S, K, FEATURES) and per-history features (S, GLOBAL_FEATURES).
 
     Positions are relative to the newest box and divided by its height; sizes are log ratios to
     it; times are in seconds. Nothing depends on the image size, so one model fits any camera.
     """
-    box = _cxcywh(h.xyxy)
-    ref = box[:, -1]
-    scale = ref[:, None, 3:4]
-    rel_xy = (box[..., 0:2] - ref[:, None, 0:2]) / scale
-    rel_wh = np.log(box[..., 2:4] / ref[:, None, 2:4])
-    steps = np.concatenate([rel_xy, rel_wh, h.dt[..., None], h.valid[..., None]], axis=-1)
+    wh = np.maximum(h.xyxy[..., 2:4] - h.xyxy[..., 0:2], 1.0)
+    centre = h.xyxy[..., 0:2] + wh / 2
+    ref_wh = wh[:, -1:]
+    steps = np.empty(h.xyxy.shape[:2] + (FEATURES,), np.float32)
+    steps[..., 0:2] = (centre - centre[:, -1:]) / ref_wh[..., 1:2]
+    steps[..., 2:4] = np.log(wh / ref_wh)
+    steps[..., 4] = h.dt
+    steps[..., 5] = h.valid
     steps *= h.valid[..., None]
-    glob = np.stack([np.log(ref[:, 3] / 100.0), np.log(ref[:, 2] / ref[:, 3])], axis=1)
-    return steps.astype(np.float32), glob.astype(np.float32)
+    glob = np.log(ref_wh[:, 0]) @ _GLOBAL_OF_LOG_WH + _GLOBAL_OFFSET  # log(h / 100), log(w / h)
+    return steps, glob.astype(np.float32)
 
 
 def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
@@ -248,25 +255,17 @@ def histories_from_rings(
     ``count`` (n,) boxes ever written), taking every ``stride``-th box back from the newest
     (thinning to about STEP_S apart, vectorised). Also returns (n,) rows with MIN_HISTORY boxes."""
     n, ring = time_s.shape
-    back = _ring_ages(ring, stride)
-    k = len(back)
-    ages = back[None, :]
-    valid = ages < count[:, None]
-    slot = (count[:, None] - 1 - ages) % ring
+    ages, reach = _padded_ages(ring, stride)
+    count = np.asarray(count)
+    valid = ages[None, :] < count[:, None]
+    # Padding repeats the oldest valid box (the oldest age read below the count), so that
+    # features stay finite: ages past it read that box.
+    oldest = np.minimum((np.maximum(count - 1, 0) // stride) * stride, reach)
+    slot = (count[:, None] - 1 - np.minimum(ages[None, :], oldest[:, None])) % ring
     rows = np.arange(n)[:, None]
-    boxes = np.zeros((n, HISTORY_LEN, 4))
-    dt = np.zeros((n, HISTORY_LEN))
-    ok = np.zeros((n, HISTORY_LEN), bool)
-    boxes[:, -k:] = xyxy[rows, slot]
-    dt[:, -k:] = time_s[rows, slot] - time_s[rows, slot[:, -1:]]
-    ok[:, -k:] = valid
-    # Padding repeats the oldest valid box so that features stay finite.
-    oldest = HISTORY_LEN - ok.sum(axis=1)
-    first = np.minimum(oldest, HISTORY_LEN - 1)
-    pad = np.arange(HISTORY_LEN)[None, :] < oldest[:, None]
-    boxes = np.where(pad[..., None], boxes[np.arange(n), first][:, None], boxes)
-    dt = np.where(pad, dt[np.arange(n), first][:, None], dt)
-    return Histories(boxes, dt, ok), ok.sum(axis=1) >= min(MIN_HISTORY, k)
+    boxes = xyxy[rows, slot].astype(np.float64)
+    times = time_s[rows, slot]
+    return Histories(boxes, times - times[:, -1:], valid), valid.sum(axis=1) >= _min_read(ring, stride)
 
 
 def _ring_ages(ring: int, stride: int) -> np.ndarray:
@@ -275,11 +274,32 @@ def _ring_ages(ring: int, stride: int) -> np.ndarray:
     return back[back < ring]
 
 
+@lru_cache(maxsize=64)
+def _padded_ages(ring: int, stride: int) -> tuple[np.ndarray, int]:
+    """(HISTORY_LEN,) ages per history step, those a ring cannot hold beyond any count; and
+    the oldest age that can be read."""
+    back = _ring_ages(ring, stride)
+    ages = np.full(HISTORY_LEN, np.iinfo(np.int64).max // 4)
+    ages[HISTORY_LEN - len(back) :] = back
+    ages.flags.writeable = False
+    return ages, int(back[0]) if len(back) else 0
+
+
+@lru_cache(maxsize=64)
+def _min_read(ring: int, stride: int) -> int:
+    return min(MIN_HISTORY, len(_ring_ages(ring, stride)))
+
+
 def usable_rings(count: np.ndarray, ring: int, stride: int) -> np.ndarray:
     """(n,) which rings ``histories_from_rings`` finds usable, from their counts alone."""
-    k = len(_ring_ages(ring, stride))
-    read = np.minimum(k, -(-np.asarray(count) // stride))  # boxes read: ceil(count / stride)
-    return read >= min(MIN_HISTORY, k)
+    return np.asarray(count) >= _usable_count(ring, stride)
+
+
+@lru_cache(maxsize=64)
+def _usable_count(ring: int, stride: int) -> int:
+    """The fewest boxes written that give ``histories_from_rings`` a usable history: it reads
+    ceil(count / stride) of them, up to the ages it looks at, and needs MIN_HISTORY (or all)."""
+    return (_min_read(ring, stride) - 1) * stride + 1
 
 
 def interpolate_steps(step_boxes: np.ndarray, ahead_s: np.ndarray) -> np.ndarray:
