@@ -89,6 +89,13 @@ def train_detector_command(out, steps, batch_size, seed, lr, init_path):
     show_default=True,
     help="Pedestrian and cyclist samples are seen this many times an epoch.",
 )
+@click.option(
+    "--driving-scenes",
+    type=click.IntRange(0, 10_000),
+    default=0,
+    show_default=True,
+    help="Also train on this many synthetic 3D driving scenes (road users seen by a moving camera).",
+)
 @user_errors
 def train_motion_command(
     data,
@@ -103,6 +110,7 @@ def train_motion_command(
     thin_every,
     val_sequences,
     rare_class_repeat,
+    driving_scenes,
 ):
     """Train the LSTM motion model on the ground-truth trajectories of a KITTI folder (DATA with
     seqmap.txt and label_02/) plus synthetic scenes. Reproducible for a seed; CPU minutes.
@@ -124,6 +132,7 @@ def train_motion_command(
         thin_every=tuple(thin_every),
         val_sequences=tuple(v.strip() for v in val_sequences.split(",") if v.strip()),
         rare_class_repeat=rare_class_repeat,
+        driving_scenes=driving_scenes,
     )
 
     def progress(epoch, train_loss, val_loss):

@@ -30,6 +30,7 @@ from ..motion.trajectories import (
     kitti_trajectories,
     make_samples,
 )
+from .driving_scenes import driving_trajectories
 
 HORIZONS_S = tuple(STEP_S * k for k in range(1, FUTURE_STEPS + 1))
 
@@ -89,6 +90,9 @@ class TrainSettings:
     val_sequences: tuple[str, ...] = ()
     # KITTI pedestrian and cyclist samples are seen this many times an epoch (few against cars).
     rare_class_repeat: int = 1
+    # Synthetic 3D driving scenes (``driving_scenes``): pedestrians, cyclists and cars filmed
+    # by a camera that stops, crawls or cruises.
+    driving_scenes: int = 0
 
 
 @dataclass
@@ -280,6 +284,10 @@ def train_motion(
         if not detected:
             raise ValueError(f"{folder}: no detections follow a training track (IoU >= 0.5, same class)")
         parts.append(_repeat_rare(make_samples(detected, HORIZONS_S, True, truths=truths), detected, repeat))
+    if settings.driving_scenes:
+        start = settings.seed * 100_000 + 50_000
+        scenes = driving_trajectories(range(start, start + settings.driving_scenes))
+        parts.append(make_samples(scenes, HORIZONS_S, interpolate=True))
     train = _concat(parts + [mirror(p) for p in parts])
     # Validation: held-back KITTI sequences, or held-back synthetic scenes without KITTI.
     val_traj = kitti_val or synthetic_trajectories(range(900_000, 900_010))
