@@ -326,7 +326,8 @@ def test_train_motion_cli_writes_loadable_weights_and_a_plot(tiny_kitti, tmp_pat
     args = ["train-motion", str(tiny_kitti), "--out", str(out), "--plot", str(plot)]
     extra = ["--detections", "det_pointrcnn", "--thin-every", "2"]  # tiny_kitti's detections
     result = CliRunner().invoke(
-        main, [*args, "--epochs", "2", "--synthetic-scenes", "2", "--hidden", "8", *extra]
+        main,
+        [*args, "--epochs", "2", "--synthetic-scenes", "2", "--driving-scenes", "2", "--hidden", "8", *extra],
     )
     assert result.exit_code == 0, result.output
     scored = CliRunner().invoke(main, ["eval-motion", str(tiny_kitti), "--detections", "det_pointrcnn"])

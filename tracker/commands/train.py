@@ -118,7 +118,8 @@ def train_motion_command(
     \b
     The shipped weights:
       track train-motion ../shared/data/kitti --detections det_pointrcnn --detections det_rrc \\
-          --thin-every 2 --out tracker/motion/weights/motion_lstm.pt --plot docs/motion_training.png
+          --thin-every 2 --driving-scenes 80 --out tracker/motion/weights/motion_lstm.pt \\
+          --plot docs/motion_training.png
     """
     from ..training.motion import TrainSettings, plot_curves, save_checkpoint, train_motion
 

@@ -1,6 +1,7 @@
 """Training of the LSTM motion model (``track train-motion``).
 
-Data: ground-truth trajectories of a KITTI-format folder plus synthetic scenes. Whole KITTI
+Data: ground-truth trajectories of a KITTI-format folder plus synthetic scenes (2D boxes, and
+with ``driving_scenes`` road users in 3D seen by a moving camera). Whole KITTI
 sequences are held back for validation, so the validation curve measures unseen driving.
 Augmentation: left-right mirroring (traffic looks the same mirrored). Deterministic for a seed
 on the CPU.
