@@ -511,6 +511,7 @@ def test_path_tables_read_as_interpolating_every_step_in_pixels():
     rng = np.random.default_rng(3)
     n = 7
     newest = np.array([100.0, 50.0, 140.0, 130.0]) + rng.normal(0, 5, (n, 4))
+    newest[1] = [100.0, 50.0, 100.5, 50.4]  # under a pixel: the network's frame floors the size
     targets = np.concatenate([np.zeros((n, 1, 4)), rng.normal(0, 0.3, (n, FUTURE_STEPS, 4))], axis=1)
     spreads = np.concatenate([np.zeros((n, 1, 4)), rng.uniform(0.01, 0.5, (n, FUTURE_STEPS, 4))], axis=1)
     ahead = np.array([0.0, 0.05, 0.2, 0.55, FUTURE_STEPS * STEP_S - 0.1, FUTURE_STEPS * STEP_S, 1.73])

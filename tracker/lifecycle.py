@@ -146,6 +146,7 @@ class GroupTracker:
     def history(self) -> TrackHistory:
         """The observed boxes of every track (ring buffers), for learned motion models."""
         t = self.table
+        # seen_s is the newest ring box's time: both are written together, at birth and match.
         return TrackHistory(t.hist_xyxy, t.hist_s, t.hist_count, t.id, t.seen_s)
 
     def apply_camera_motion(self, warp: np.ndarray) -> None:

@@ -18,8 +18,15 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from ..config import MotionConfig
-from .kalman import PP, KalmanBoxModel, cxcywh_to_xyxy, xyxy_to_cxcywh
-from .trajectories import FUTURE_STEPS, STEP_S, histories_from_rings, interpolate_steps, usable_rings
+from .kalman import PP, KalmanBoxModel, cxcywh_to_xyxy
+from .trajectories import (
+    FUTURE_STEPS,
+    STEP_S,
+    cxcywh_at_least_1px,
+    histories_from_rings,
+    interpolate_steps,
+    usable_rings,
+)
 
 if TYPE_CHECKING:
     from .lstm import LSTMPredictor
@@ -49,7 +56,7 @@ def path_tables(newest: np.ndarray, targets: np.ndarray, spreads: np.ndarray | N
     Read with ``read_tables``: linear between steps and beyond the last one, it gives exactly
     what ``interpolate_steps`` gives on ``LSTMPredictor.to_pixels``' boxes and spreads.
     """
-    ref = xyxy_to_cxcywh(newest)[:, None]
+    ref = cxcywh_at_least_1px(newest)[:, None]
     s, k1, _ = targets.shape
     table = np.zeros((s, k1, 10))
     table[..., 0:2] = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]

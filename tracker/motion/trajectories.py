@@ -128,7 +128,9 @@ class Histories:
         return Histories(xyxy, dt, valid)
 
 
-def _cxcywh(xyxy: np.ndarray) -> np.ndarray:
+def cxcywh_at_least_1px(xyxy: np.ndarray) -> np.ndarray:
+    """cxcywh of ``xyxy`` (..., 4) boxes, sizes floored at a pixel: the frame the network's
+    targets are relative to."""
     wh = np.maximum(xyxy[..., 2:4] - xyxy[..., 0:2], 1.0)
     return np.concatenate([xyxy[..., 0:2] + wh / 2, wh], axis=-1)
 
@@ -158,8 +160,8 @@ def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
 
 def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
     """Targets (S, T, 4) of future boxes (S, T, 4) in the frame of the newest box ``ref_xyxy``."""
-    ref = _cxcywh(ref_xyxy)[:, None]
-    box = _cxcywh(future_xyxy)
+    ref = cxcywh_at_least_1px(ref_xyxy)[:, None]
+    box = cxcywh_at_least_1px(future_xyxy)
     return np.concatenate(
         [(box[..., 0:2] - ref[..., 0:2]) / ref[..., 3:4], np.log(box[..., 2:4] / ref[..., 2:4])], axis=-1
     )
@@ -167,7 +169,7 @@ def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
 
 def boxes_from_targets(ref_xyxy: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Inverse of ``future_targets``: (S, T, 4) xyxy boxes."""
-    ref = _cxcywh(ref_xyxy)[:, None]
+    ref = cxcywh_at_least_1px(ref_xyxy)[:, None]
     centre = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]
     wh = ref[..., 2:4] * np.exp(np.clip(targets[..., 2:4], -3, 3))
     return np.concatenate([centre - wh / 2, centre + wh / 2], axis=-1)

@@ -91,21 +91,21 @@ def _ego_path(rng: np.random.Generator, n: int, dt: float) -> tuple[np.ndarray, 
 
 def _object_paths(
     rng: np.random.Generator, cls: str, n: int, dt: float, ego_speed: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """World position (n, 2) and heading (n,) of one object."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World position (n, 2), heading (n,) and speed (n, m/s) of one object."""
     if cls == "pedestrian":
         start = np.array([rng.choice([-1, 1]) * rng.uniform(1.5, 12.0), rng.uniform(3.0, 45.0)])
         heading = rng.choice([rng.uniform(-np.pi, np.pi), np.pi / 2, -np.pi / 2, 0.0, np.pi])
         walk = 0.0 if rng.uniform() < 0.25 else rng.uniform(0.8, 1.8)
-        pos, head = np.empty((n, 2)), np.empty(n)
+        pos, head, speed = np.empty((n, 2)), np.empty(n), np.empty(n)
         p, h, v = start.copy(), heading, walk
         for i in range(n):
             if rng.uniform() < 0.01:  # stop, or start walking
                 v = 0.0 if v > 0 else rng.uniform(0.8, 1.8)
             h += rng.normal(0, 0.05) + (rng.uniform(-1.5, 1.5) if rng.uniform() < 0.005 else 0.0)
             p = p + v * dt * np.array([np.sin(h), np.cos(h)])
-            pos[i], head[i] = p, h
-        return pos, head
+            pos[i], head[i], speed[i] = p, h, v
+        return pos, head, speed
     lane = rng.choice([-3.5, 0.0, 3.5, -6.5, 6.5]) + rng.normal(0, 0.3)
     z0 = rng.uniform(4.0, 60.0)
     if cls == "cyclist":
@@ -114,13 +114,13 @@ def _object_paths(
         speed = 0.0
     else:
         speed = rng.choice([ego_speed + rng.normal(0, 2.0), -rng.uniform(6.0, 15.0), rng.uniform(0.0, 14.0)])
-    if cls == "car" and abs(lane) < 5 and speed < 0:
-        lane = -abs(lane) - 0.5  # oncoming traffic keeps to its own side
+    if abs(lane) < 5 and speed < 0:
+        lane = -3.5 + rng.normal(0, 0.3)  # oncoming traffic keeps to its own lane
     heading = 0.0 if speed >= 0 else np.pi
     t = np.arange(n) * dt
     drift = np.cumsum(rng.normal(0, 0.01, n))
     pos = np.stack([lane + drift, z0 + speed * t], axis=1)
-    return pos, np.full(n, heading) + drift * 0.02
+    return pos, np.full(n, heading) + drift * 0.02, np.full(n, abs(speed))
 
 
 def _project(cam: Camera, corners_cam: np.ndarray, pitch: float) -> np.ndarray | None:
@@ -142,6 +142,15 @@ def _project(cam: Camera, corners_cam: np.ndarray, pitch: float) -> np.ndarray |
     return clipped
 
 
+def to_camera(points: np.ndarray, camera_xz: np.ndarray, camera_yaw: float, mount_m: float) -> np.ndarray:
+    """World points (k, 3: x right, height above the road, z forward; metres) in the frame of a
+    camera at ``camera_xz`` heading ``camera_yaw`` (radians from +z towards +x), ``mount_m``
+    above the road: (k, 3) x right, y down, z ahead."""
+    dx, dz = points[:, 0] - camera_xz[0], points[:, 2] - camera_xz[1]
+    cos, sin = np.cos(camera_yaw), np.sin(camera_yaw)
+    return np.stack([cos * dx - sin * dz, mount_m - points[:, 1], sin * dx + cos * dz], axis=1)
+
+
 def _scene(rng: np.random.Generator, name: str, n: int, fps: float) -> list[Trajectory]:
     dt = 1.0 / fps
     cam = random_camera(rng)
@@ -154,26 +163,31 @@ def _scene(rng: np.random.Generator, name: str, n: int, fps: float) -> list[Traj
         (h_lo, h_hi), (w_lo, w_hi), (l_lo, l_hi) = _SIZES[cls]
         for _ in range(int(count)):
             size = np.array([rng.uniform(w_lo, w_hi), rng.uniform(h_lo, h_hi), rng.uniform(l_lo, l_hi)])
-            pos, head = _object_paths(rng, cls, n, dt, ego_speed)
+            pos, head, speed = _object_paths(rng, cls, n, dt, ego_speed)
             pos = pos + ego[0]  # placed around where the camera starts
-            phase, stride_hz = rng.uniform(0, 2 * np.pi), rng.uniform(1.6, 2.2)
+            # A walker's box widens twice a stride (legs apart), about 1.6-2.2 times a second.
+            phase, stride_hz = rng.uniform(0, 2 * np.pi), rng.uniform(0.8, 1.1)
             frames, boxes = [], []
             for i in range(n):
                 scale = size.copy()
-                if cls == "pedestrian":  # the gait: legs and arms swing, the head bobs
+                if cls == "pedestrian" and speed[i] > 0:  # legs and arms swing, the head bobs
                     swing = np.sin(2 * np.pi * stride_hz * i * dt + phase)
                     scale[0] *= 1 + 0.12 * abs(swing)
                     scale[1] *= 1 + 0.015 * swing
                 c, s = np.cos(head[i]), np.sin(head[i])
                 local = _CORNERS * scale
-                world_x = pos[i, 0] + c * local[:, 0] + s * local[:, 2]
-                world_z = pos[i, 1] - s * local[:, 0] + c * local[:, 2]
-                # into the camera's frame: shift to the camera, turn by its heading
-                dx, dz = world_x - ego[i, 0], world_z - ego[i, 1]
-                cy_, sy_ = np.cos(ego_yaw[i]), np.sin(ego_yaw[i])
-                cam_pts = np.stack(
-                    [cy_ * dx - sy_ * dz, cam.mount_m - local[:, 1], sy_ * dx + cy_ * dz], axis=1
+                world = np.stack(
+                    [
+                        pos[i, 0] + c * local[:, 0] + s * local[:, 2],
+                        local[:, 1],
+                        pos[i, 1] - s * local[:, 0] + c * local[:, 2],
+                    ],
+                    axis=1,
                 )
+                cam_pts = to_camera(world, ego[i], ego_yaw[i], cam.mount_m)
+                centre = cam_pts.mean(axis=0)
+                if abs(centre[0]) < 1.5 and centre[2] < 5.0:
+                    continue  # in the camera car's path: it would have braked; not a scene to learn
                 box = _project(cam, cam_pts, pitch[i])
                 if box is not None:
                     frames.append(i)
@@ -185,4 +199,4 @@ def _scene(rng: np.random.Generator, name: str, n: int, fps: float) -> list[Traj
     return out
 
 
-__all__ = ["Camera", "driving_trajectories", "random_camera"]
+__all__ = ["Camera", "driving_trajectories", "random_camera", "to_camera"]
