@@ -373,17 +373,26 @@ class CountingPredictor:
         return self.inner.has_spread
 
 
-@pytest.mark.parametrize("kind", ["lstm", "hybrid"])
-def test_lost_tracks_reuse_their_prediction_and_get_the_same_boxes(kind):
-    """A track missed for 5 frames: the network runs on its unchanged history once, and the
-    boxes equal those of a model that recomputes every frame (no track ids)."""
-    config = MotionConfig(kind=kind)
+def _memo_and_plain(kind: str):
+    """Two learned models, counting forward passes, one that memoises (given track ids) and
+    one that does not; two straight tracks' rings and their initial states."""
     memo, plain = CountingPredictor(), CountingPredictor()
-    with_memo, without = LearnedBoxModel(config, memo), LearnedBoxModel(config, plain)
+    with_memo, without = (
+        LearnedBoxModel(MotionConfig(kind=kind), memo),
+        LearnedBoxModel(MotionConfig(kind=kind), plain),
+    )
     hist = straight_histories(2)
     ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
     count = np.array([HISTORY_LEN, HISTORY_LEN])
     mean, cov = with_memo.initiate(hist.xyxy[:, -1])
+    return memo, plain, with_memo, without, hist, ring_s, count, mean, cov
+
+
+@pytest.mark.parametrize("kind", ["lstm", "hybrid"])
+def test_lost_tracks_reuse_their_prediction_and_get_the_same_boxes(kind):
+    """A track missed for 5 frames: the network runs on its unchanged history once, and the
+    boxes equal those of a model that recomputes every frame (no track ids)."""
+    memo, plain, with_memo, without, hist, ring_s, count, mean, cov = _memo_and_plain(kind)
     m1, c1, m2, c2 = mean.copy(), cov.copy(), mean.copy(), cov.copy()
     for k in range(1, 6):
         now = (HISTORY_LEN - 1 + k) * 0.1
@@ -528,13 +537,7 @@ def test_path_tables_read_as_interpolating_every_step_in_pixels():
 def test_a_camera_warp_moves_memoised_paths_without_running_the_network_again():
     """After a warp the lost track's path follows its moved boxes (as a model without the memo
     computes it), and the network's answer, relative to the newest box, is reused."""
-    config = MotionConfig(kind="lstm")
-    memo, plain = CountingPredictor(), CountingPredictor()
-    with_memo, without = LearnedBoxModel(config, memo), LearnedBoxModel(config, plain)
-    hist = straight_histories(2)
-    ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
-    count = np.array([HISTORY_LEN, HISTORY_LEN])
-    mean, cov = with_memo.initiate(hist.xyxy[:, -1])
+    memo, plain, with_memo, without, hist, ring_s, count, mean, cov = _memo_and_plain("lstm")
     now = HISTORY_LEN * 0.1
     with_memo.predict(mean, cov, 0.1, TrackHistory(hist.xyxy, ring_s, count, np.array([7, 8])), now)
     shift = np.array([[1.0, 0.0, 25.0], [0.0, 1.0, -10.0]])
