@@ -22,9 +22,10 @@ from .kalman import PP, KalmanBoxModel, cxcywh_to_xyxy
 from .trajectories import (
     FUTURE_STEPS,
     STEP_S,
-    cxcywh_at_least_1px,
+    cxcywh_from_targets,
     histories_from_rings,
     interpolate_steps,
+    spread_in_pixels,
     usable_rings,
 )
 
@@ -56,17 +57,12 @@ def path_tables(newest: np.ndarray, targets: np.ndarray, spreads: np.ndarray | N
     Read with ``read_tables``: linear between steps and beyond the last one, it gives exactly
     what ``interpolate_steps`` gives on ``LSTMPredictor.to_pixels``' boxes and spreads.
     """
-    ref = cxcywh_at_least_1px(newest)[:, None]
-    s, k1, _ = targets.shape
-    table = np.zeros((s, k1, 10))
-    table[..., 0:2] = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]
-    table[..., 2:4] = ref[..., 2:4] * np.exp(np.clip(targets[..., 2:4], -3, 3))
+    table = np.zeros(targets.shape[:2] + (10,))
+    table[..., _BOX] = cxcywh_from_targets(newest, targets)
     table[:, :-1, _RATE] = np.diff(table[..., _BOX], axis=1) / STEP_S
     table[:, -1, _RATE] = table[:, -2, _RATE]
     if spreads is not None:
-        # Positions are in heights of the newest box (``LSTMPredictor.to_pixels``).
-        height = np.maximum(newest[:, 3] - newest[:, 1], 1.0)
-        table[..., _SPREAD] = spreads[..., 0:2] * height[:, None, None]
+        table[..., _SPREAD] = spread_in_pixels(newest, spreads)[..., 0:2]
     return table
 
 

@@ -36,6 +36,7 @@ from .trajectories import (
     boxes_from_targets,
     history_features,
     interpolate_steps,
+    spread_in_pixels,
 )
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motion_lstm.pt"
@@ -232,13 +233,7 @@ class LSTMPredictor:
         """``predict_relative``'s output as xyxy boxes around ``newest_xyxy`` (S, 4), and its
         spreads in pixels for the centre and log ratios for the size."""
         boxes = boxes_from_targets(newest_xyxy, targets)
-        if spread is None:
-            return boxes, None
-        # Positions are in heights of the newest box; sizes are log ratios already.
-        height = np.maximum(newest_xyxy[:, 3] - newest_xyxy[:, 1], 1.0)
-        out = spread.copy()
-        out[..., 0:2] *= height[:, None, None]
-        return boxes, out
+        return boxes, (None if spread is None else spread_in_pixels(newest_xyxy, spread))
 
     def _steps(self, histories: Histories, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``predict_steps``'s boxes and, with ``spread``, their spreads at the same steps

@@ -167,12 +167,26 @@ def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
     )
 
 
-def boxes_from_targets(ref_xyxy: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Inverse of ``future_targets``: (S, T, 4) xyxy boxes."""
+def cxcywh_from_targets(ref_xyxy: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Inverse of ``future_targets``: (S, T, 4) cxcywh boxes."""
     ref = cxcywh_at_least_1px(ref_xyxy)[:, None]
     centre = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]
     wh = ref[..., 2:4] * np.exp(np.clip(targets[..., 2:4], -3, 3))
-    return np.concatenate([centre - wh / 2, centre + wh / 2], axis=-1)
+    return np.concatenate([centre, wh], axis=-1)
+
+
+def boxes_from_targets(ref_xyxy: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Inverse of ``future_targets``: (S, T, 4) xyxy boxes."""
+    box = cxcywh_from_targets(ref_xyxy, targets)
+    return np.concatenate([box[..., 0:2] - box[..., 2:4] / 2, box[..., 0:2] + box[..., 2:4] / 2], axis=-1)
+
+
+def spread_in_pixels(ref_xyxy: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """Spreads (S, T, 4) in the targets' units with the centre's in pixels: positions are in
+    heights of the newest box ``ref_xyxy`` (at least a pixel); sizes stay log ratios."""
+    out = spread.copy()
+    out[..., 0:2] *= cxcywh_at_least_1px(ref_xyxy)[:, None, 3:4]
+    return out
 
 
 @dataclass(frozen=True)
