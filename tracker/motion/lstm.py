@@ -112,13 +112,15 @@ class MotionLSTM(nn.Module):
         return torch.where(den > 1e-6, num / den.clamp(min=1e-6), torch.zeros_like(num))
 
 
+def _missing(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(f"LSTM motion weights not found: {path} (train them with `track train-motion`)")
+
+
 def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
     """The network with weights from ``path`` (default: the shipped ones)."""
     path = Path(path) if path else DEFAULT_WEIGHTS
     if not path.is_file():
-        raise FileNotFoundError(
-            f"LSTM motion weights not found: {path} (train them with `track train-motion`)"
-        )
+        raise _missing(path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or "hidden" not in state or "state_dict" not in state:
         raise ValueError(f"{path}: not a motion LSTM checkpoint")
@@ -155,10 +157,18 @@ def _session(path: str, mtime_ns: int):
 
 
 @lru_cache(maxsize=8)
+def _loaded(path: str, mtime_ns: int) -> MotionLSTM:
+    """The network of the weights at ``path`` (as of ``mtime_ns``), read once per process and
+    shared by its predictors, which only run it (a tracker per stream, per class group or per
+    sequence would otherwise read the file again: about 5 ms each)."""
+    return load_motion_lstm(path)
+
+
+@lru_cache(maxsize=8)
 def _new_session(path: str, mtime_ns: int):
     from ..onnx_cpu import cpu_session
 
-    model = load_motion_lstm(path)
+    model = _loaded(path, mtime_ns)
     names = ["boxes", "spread"] if model.spread else ["boxes"]
     axes = {name: {0: "batch"} for name in ("steps", "glob", *names)}
     example = (torch.zeros(2, HISTORY_LEN, FEATURES), torch.zeros(2, GLOBAL_FEATURES))
@@ -178,12 +188,13 @@ class LSTMPredictor:
         if runtime not in ("onnxruntime", "torch"):
             raise ValueError(f"runtime: expected onnxruntime or torch, got {runtime!r}")
         path = Path(weights) if weights else DEFAULT_WEIGHTS
-        self.model = load_motion_lstm(path)
+        if not path.is_file():
+            raise _missing(path)
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+        self.model = _loaded(*key)
         # One session per weights file and process: a tracker per stream or per class group
         # would otherwise export the network again (about 70 ms each).
-        self._session = (
-            _session(str(path.resolve()), path.stat().st_mtime_ns) if runtime == "onnxruntime" else None
-        )
+        self._session = _session(*key) if runtime == "onnxruntime" else None
 
     @classmethod
     def from_model(cls, model: MotionLSTM) -> LSTMPredictor:
