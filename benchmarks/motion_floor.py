@@ -1,0 +1,157 @@
+"""What a track's own boxes can tell of its future: baselines beside the Kalman filter and LSTM.
+
+    python benchmarks/motion_floor.py [--data ../shared/data/kitti] [--horizons 1,5,10]
+        [--weights FILE] [--json FILE]
+
+On the ground-truth tracks of a KITTI folder, with the samples of ``track eval-motion`` (every
+time t with boxes at t-3..t and a true box at t+h), the mean centre error in pixels per class
+and horizon of:
+
+- ``kalman`` and ``lstm``, as ``track eval-motion`` scores them;
+- ``line K``: a least-squares line through the last K boxes of the history the LSTM reads
+  (K = 2 ... 10): the constant-velocity predictors, from the most reactive to the smoothest;
+- ``present velocity known``: an oracle that knows where the object is at t and how fast it
+  moves then, from a line through its true boxes at t-2..t+2 (two of them in the future), and
+  goes on in a straight line. Its error is what the next second's changes of speed and direction
+  add; a predictor that reads the past boxes can beat it only by foreseeing those changes.
+- ``kalman, shared motion removed``: the Kalman filter's error less, in each frame, the mean
+  error of the other objects of its class there (at least two others): another oracle, for the
+  motion that all objects of a frame share (the camera's turn or pitch, a crowd's drift). Worse
+  than the Kalman filter where objects move each on their own.
+
+Rows are scored on the samples the last oracle can score, so they differ a little from
+``track eval-motion``'s. Each row also gives its ratio to the Kalman filter's error at the
+longest horizon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tracker.config import MotionConfig  # noqa: E402
+from tracker.eval.motion import kalman_predictions  # noqa: E402
+from tracker.motion.lstm import LSTMPredictor  # noqa: E402
+from tracker.motion.trajectories import Samples, kitti_trajectories, make_samples  # noqa: E402
+
+CLASSES = ("car", "pedestrian", "cyclist")
+MIN_OTHERS = 2
+
+
+def line_fit_centres(samples: Samples, boxes: int) -> np.ndarray:
+    """(S, H, 2) centres from a least-squares line through the last ``boxes`` valid boxes of
+    each history, at each horizon."""
+    h = samples.histories
+    centre = (h.xyxy[:, -boxes:, 0:2] + h.xyxy[:, -boxes:, 2:4]) / 2
+    t, w = h.dt[:, -boxes:], h.valid[:, -boxes:].astype(np.float64)
+    n = np.maximum(w.sum(1), 1.0)
+    t_mean = (w * t).sum(1) / n
+    c_mean = (w[..., None] * centre).sum(1) / n[:, None]
+    dt = t - t_mean[:, None]
+    velocity = (w[..., None] * dt[..., None] * (centre - c_mean[:, None])).sum(1)
+    velocity /= np.maximum((w * dt * dt).sum(1), 1e-9)[:, None]
+    ahead = np.asarray(samples.horizons_s)
+    return c_mean[:, None] + velocity[:, None] * (ahead[None, :, None] - t_mean[:, None, None])
+
+
+def present_velocity_centres(trajectories, samples: Samples, half: int = 2) -> np.ndarray:
+    """(S, H, 2) centres from the true position and velocity at t: a least-squares line through
+    the true boxes within ``half`` frames of t (future ones included), extrapolated."""
+    ahead = np.asarray(samples.horizons_s)
+    out = np.zeros(samples.future.shape[:2] + (2,))
+    for row, (j, i) in enumerate(samples.origin):
+        tr = trajectories[j]
+        near = np.abs(tr.frame - tr.frame[i]) <= half
+        t = tr.time_s[near] - tr.time_s[i]
+        centre = (tr.xyxy[near, 0:2] + tr.xyxy[near, 2:4]) / 2
+        velocity, at_t = np.polynomial.polynomial.polyfit(t, centre, 1)[::-1]
+        out[row] = at_t[None] + velocity[None] * ahead[:, None]
+    return out
+
+
+def shared_motion_removed(error: np.ndarray, has: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """(S, 2) errors less the mean error of the other samples of the same ``group`` (frame and
+    class) that have this horizon; NaN where fewer than MIN_OTHERS others have it."""
+    out = np.full_like(error, np.nan)
+    keys, inverse = np.unique(group[has], return_inverse=True)
+    rows = np.flatnonzero(has)
+    total = np.zeros((len(keys), 2))
+    np.add.at(total, inverse, error[rows])
+    count = np.bincount(inverse, minlength=len(keys))
+    others = count[inverse] - 1
+    ok = others >= MIN_OTHERS
+    mean_others = (total[inverse] - error[rows]) / np.maximum(others, 1)[:, None]
+    out[rows[ok]] = error[rows[ok]] - mean_others[ok]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "kitti")
+    parser.add_argument("--horizons", default="1,5,10", help="Frames ahead, comma separated.")
+    parser.add_argument("--weights", type=Path, help="LSTM weights (default: the shipped ones).")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    horizons = [int(h) for h in args.horizons.split(",")]
+
+    trajectories = kitti_trajectories(args.data)
+    samples = make_samples(trajectories, [h / 10.0 for h in horizons])
+    cls = np.array([trajectories[j].cls for j in samples.origin[:, 0]])
+    # Trajectory names are SEQUENCE:ID: a frame is the sequence and the frame number.
+    frame = np.array(
+        [f"{trajectories[j].name.split(':')[0]}/{trajectories[j].frame[i]}" for j, i in samples.origin]
+    )
+    group = np.char.add(np.char.add(frame, ":"), cls)
+    truth = (samples.future[..., 0:2] + samples.future[..., 2:4]) / 2
+    kalman_boxes, _ = kalman_predictions(trajectories, samples, MotionConfig())
+    lstm_boxes = LSTMPredictor(args.weights).predict(samples.histories, np.asarray(samples.horizons_s))
+    centres = {
+        "kalman": (kalman_boxes[..., 0:2] + kalman_boxes[..., 2:4]) / 2,
+        "lstm": (lstm_boxes[..., 0:2] + lstm_boxes[..., 2:4]) / 2,
+    }
+    for k in (2, 3, 4, 6, 8, 10):
+        centres[f"line {k}"] = line_fit_centres(samples, k)
+
+    centres["present velocity known"] = present_velocity_centres(trajectories, samples)
+    errors = {name: np.linalg.norm(c - truth, axis=-1) for name, c in centres.items()}
+    oracle = np.full(errors["kalman"].shape, np.nan)
+    kalman_error = centres["kalman"] - truth
+    for k in range(len(horizons)):
+        removed = shared_motion_removed(kalman_error[:, k], samples.has_future[:, k], group)
+        oracle[:, k] = np.linalg.norm(removed, axis=-1)
+    errors["kalman, shared motion removed"] = oracle
+
+    result: dict = {"data": str(args.data), "horizons": horizons, "per_class": {}}
+    last = len(horizons) - 1
+    for c in CLASSES:
+        # Every row over the same samples: those the last oracle can score.
+        rows = [
+            (cls == c) & samples.has_future[:, k] & np.isfinite(oracle[:, k]) for k in range(len(horizons))
+        ]
+        if not any(m.any() for m in rows):
+            continue
+        table = {
+            name: [round(float(e[m, k].mean()), 2) if m.any() else None for k, m in enumerate(rows)]
+            for name, e in errors.items()
+        }
+        counts = [int(m.sum()) for m in rows]
+        result["per_class"][c] = {"samples": counts, "center_err_px": table}
+        print(f"{c}: samples {counts} (with at least {MIN_OTHERS} others of the class in frame)")
+        base = table["kalman"][last]
+        for name, values in table.items():
+            ratio = f"{values[last] / base:.2f}x" if base and values[last] is not None else "-"
+            cells = " / ".join("     -" if v is None else f"{v:6.2f}" for v in values)
+            print(f"  {name:32s} {cells}   {ratio}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
