@@ -87,6 +87,9 @@ class KalmanBoxModel:
     subclass may keep more rows in ``cov``: ``predict`` and ``update`` return them as zeros.
     """
 
+    # Rows of ``cov``: PP, PV, VV, and any a subclass keeps (zero until it writes them).
+    COV_ROWS = 3
+
     def __init__(self, config: MotionConfig) -> None:
         self.config = config
 
@@ -105,7 +108,7 @@ class KalmanBoxModel:
         if velocity is not None and n:
             mean[:, 4:6] = velocity
         scale = self._size_scale(mean)
-        cov = np.zeros((n, 3, 4))
+        cov = np.zeros((n, self.COV_ROWS, 4))
         cov[:, PP] = (2 * self.config.std_measurement * scale) ** 2
         cov[:, VV] = (self.config.std_velocity_init * scale) ** 2
         return mean, cov

@@ -134,6 +134,13 @@ class LearnedBoxModel(KalmanBoxModel):
     it also sets the state's rates to those of its predicted path.
     """
 
+    # The state is the Kalman filter's, with one more row of ``cov``: the centre variance of
+    # the learned prediction (zero where the Kalman filter's serves). It feeds the gate only;
+    # the Kalman update keeps its own covariance, which the LSTM's spread would make
+    # inconsistent with the velocity terms it leaves alone (measured: many more switches).
+    # ``KalmanBoxModel`` zeroes rows it does not use, so the row is reset by every update.
+    COV_ROWS = SPREAD + 1
+
     def __init__(self, config: MotionConfig, predictor: LSTMPredictor | None = None) -> None:
         super().__init__(config)
         if predictor is None:
@@ -141,6 +148,7 @@ class LearnedBoxModel(KalmanBoxModel):
 
             predictor = LSTMPredictor(config.weights or None)
         self.predictor = predictor
+        self._spread = predictor.has_spread  # read every frame: not through torch's getattr
         self._frame_dt = STEP_S
         self._memo: dict[int, _Path] = {}  # track id -> its path
         self._generation = 0  # camera warps so far
@@ -190,19 +198,9 @@ class LearnedBoxModel(KalmanBoxModel):
             var = cov[rows, PP, 0:2] * (1 - w) + w * var
         np.maximum(state[:, 2:4], 1.0, out=state[:, 2:4])
         mean[rows] = state
-        if self.predictor.has_spread:
+        if self._spread:
             cov[rows, SPREAD, 0:2] = var
         return mean, cov
-
-    # The state is the Kalman filter's, with one more row of ``cov``: the centre variance of
-    # the learned prediction (zero where the Kalman filter's serves). It feeds the gate only;
-    # the Kalman update keeps its own covariance, which the LSTM's spread would make
-    # inconsistent with the velocity terms it leaves alone (measured: many more switches).
-    # ``KalmanBoxModel`` zeroes rows it does not use, so the row is reset by every update.
-
-    def initiate(self, xyxy: np.ndarray, velocity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        mean, cov = super().initiate(xyxy, velocity)
-        return mean, np.concatenate([cov, np.zeros_like(cov[:, :1])], axis=1)
 
     def warp(self, mean: np.ndarray, cov: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._generation += 1  # the tracks' boxes move: their path tables are rebuilt
@@ -269,7 +267,7 @@ class LearnedBoxModel(KalmanBoxModel):
         histories, _ = histories_from_rings(
             history.xyxy[rows], history.time_s[rows], history.count[rows], stride
         )
-        return self.predictor.predict_relative(histories, self.predictor.has_spread)
+        return self.predictor.predict_relative(histories, self._spread)
 
     def future_centres(
         self,
