@@ -64,6 +64,17 @@ def pairs(matched):
     return sorted(zip(matched.track_idx.tolist(), matched.det_idx.tolist(), strict=True))
 
 
+def test_one_more_match_never_displaces_a_better_one():
+    # Track 0 sits on detection 0; track 1 (say a lost one) half-overlaps it and nothing else.
+    # Matching both (0 -> 1 and 1 -> 0 at 0.45 each) costs more than the clear pair with the
+    # other two left unmatched at the gate (0.05 + 0.7): the clear pair alone is taken.
+    assert pairs(assign(np.array([[0.05, 0.45], [0.45, 0.9]]), 0.7)) == [(0, 0)]
+    # Where the two pairs are together better than that, both are taken.
+    assert pairs(assign(np.array([[0.05, 0.3], [0.3, 0.9]]), 0.7)) == [(0, 1), (1, 0)]
+    # A pair at the gate itself is still matched.
+    assert pairs(assign(np.array([[0.7]]), 0.7)) == [(0, 0)]
+
+
 def scene(rng, n, jitter):
     xy = rng.uniform(0, 1500, (n, 2))
     wh = rng.uniform(15, 60, (n, 2))

@@ -107,18 +107,27 @@ def _cost(kind: str, a: np.ndarray, b: np.ndarray, iou: np.ndarray, union: np.nd
     raise ValueError(f"unknown cost {kind!r}: expected iou, giou or diou")
 
 
+def _net_cost(cost: np.ndarray, max_cost: float) -> np.ndarray:
+    """Each pair's cost net of leaving its track and detection unmatched, which costs
+    ``max_cost`` for the two (plus a hair, so that a pair at the gate itself is still taken):
+    negative within the gate, and the assignment minimises its sum."""
+    return cost - (max_cost + 1e-9)
+
+
 def assign(cost: np.ndarray, max_cost: float) -> Matches:
     """Minimum-cost one-to-one assignment; pairs costing more than ``max_cost`` are not matched.
 
-    ``cost`` is not modified.
+    The total minimised counts every track and detection left unmatched at ``max_cost`` for
+    the two (ByteTrack's ``cost_limit``), not the number of matches first: one more match
+    within the gate never displaces a better one. A lost track whose prediction half-overlaps
+    a car's detection does not take it from the car's own track, sending that track to a
+    worse box, just to be matched too. ``cost`` is not modified.
     """
     n, m = cost.shape
     if n == 0 or m == 0:
         return Matches(_EMPTY, _EMPTY, n, m)
     allowed = cost <= max_cost
-    # Gated pairs get a cost no allowed pair can reach, so they are chosen only when nothing
-    # else is left, and are then dropped.
-    rows, cols = linear_sum_assignment(np.where(allowed, cost, max_cost + 1e6))
+    rows, cols = linear_sum_assignment(np.where(allowed, _net_cost(cost, max_cost), 0.0))
     keep = allowed[rows, cols]
     return Matches(rows[keep].astype(np.int64), cols[keep].astype(np.int64), n, m)
 
@@ -199,7 +208,8 @@ class PairCosts:
         col_ok[cols] = True
         cost = 1.0 - self.pair_iou if use_iou else self.pair_cost
         keep = row_ok[self.t_idx] & col_ok[self.d_idx] & (cost <= max_cost)
-        return _match_components(self.t_idx[keep], self.d_idx[keep], cost[keep], self.shape)
+        net = _net_cost(cost[keep], max_cost)
+        return _match_components(self.t_idx[keep], self.d_idx[keep], net, self.shape)
 
 
 def _spread_distance(a: np.ndarray, b: np.ndarray, std: np.ndarray, outer: bool = True) -> np.ndarray:
@@ -243,9 +253,10 @@ def _nearby_pairs(a: np.ndarray, b: np.ndarray, margin: float) -> tuple[np.ndarr
 
 
 def _match_components(
-    t_idx: np.ndarray, d_idx: np.ndarray, cost: np.ndarray, shape: tuple[int, int]
+    t_idx: np.ndarray, d_idx: np.ndarray, net: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Optimal assignment over candidate pairs, solved per connected component."""
+    """Optimal assignment over candidate pairs (``net`` < 0 each, see ``assign``), solved per
+    connected component."""
     if len(t_idx) == 0:
         return _EMPTY, _EMPTY
     n, m = shape
@@ -257,32 +268,34 @@ def _match_components(
     out_t, out_d = [t_idx[single]], [d_idx[single]]
     multi = ~single
     if multi.any():
-        mt, md, mc, mcomp = t_idx[multi], d_idx[multi], cost[multi], comp[multi]
+        mt, md, mn, mcomp = t_idx[multi], d_idx[multi], net[multi], comp[multi]
         rows, r_inv = np.unique(mt, return_inverse=True)
         cols, c_inv = np.unique(md, return_inverse=True)
         if len(rows) * len(cols) <= DENSE_MAX_PAIRS * 10:
             # Components do not share nodes: one Hungarian over all of them, block-diagonal.
-            groups = [(r_inv, c_inv, mc)]
+            groups = [(r_inv, c_inv, mn)]
         else:
             order = np.argsort(mcomp, kind="stable")
             bounds = np.flatnonzero(np.diff(mcomp[order])) + 1
-            groups = zip(*(np.split(x[order], bounds) for x in (r_inv, c_inv, mc)), strict=True)
-        for gr, gc, gcost in groups:
-            r, c = _solve_sparse(gr, gc, gcost)
+            groups = zip(*(np.split(x[order], bounds) for x in (r_inv, c_inv, mn)), strict=True)
+        for gr, gc, gn in groups:
+            r, c = _solve_sparse(gr, gc, gn)
             out_t.append(rows[r])
             out_d.append(cols[c])
     return np.concatenate(out_t).astype(np.int64), np.concatenate(out_d).astype(np.int64)
 
 
-def _solve_sparse(r: np.ndarray, c: np.ndarray, cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hungarian on the pairs (r, c) with ``cost``; absent pairs are never matched."""
+def _solve_sparse(r: np.ndarray, c: np.ndarray, net: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hungarian on the pairs (r, c) with ``net`` (``assign``); absent pairs, worth nothing,
+    are never matched."""
     rows, r_inv = np.unique(r, return_inverse=True)
     cols, c_inv = np.unique(c, return_inverse=True)
-    dense = np.full((len(rows), len(cols)), np.inf)
-    dense[r_inv, c_inv] = cost
-    finite = np.isfinite(dense)
-    i, j = linear_sum_assignment(np.where(finite, dense, 1e6))
-    ok = finite[i, j]
+    dense = np.zeros((len(rows), len(cols)))
+    dense[r_inv, c_inv] = net
+    present = np.zeros(dense.shape, bool)
+    present[r_inv, c_inv] = True
+    i, j = linear_sum_assignment(dense)
+    ok = present[i, j]
     return rows[i[ok]], cols[j[ok]]
 
 
