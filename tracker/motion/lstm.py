@@ -226,16 +226,16 @@ class LSTMPredictor:
         to the newest box (``trajectories.future_targets``; row 0, the newest box, is zero)
         and, with ``spread``, their spreads in the same units (None without). Relative targets
         stay valid when the camera's motion moves the whole history (``to_pixels``)."""
-        n = len(histories)
-        zero = np.zeros((n, 1, 4))
-        if n == 0:
-            empty = np.zeros((0, FUTURE_STEPS + 1, 4))
-            return empty, (empty.copy() if spread else None)
+        targets = np.zeros((len(histories), FUTURE_STEPS + 1, 4))
+        if len(histories) == 0:
+            return targets, (targets.copy() if spread else None)
         out, rel = self._forward(*history_features(histories), spread)
-        targets = np.concatenate([zero, out.astype(np.float64)], 1)
+        targets[:, 1:] = out
         if rel is None:
             return targets, None
-        return targets, np.concatenate([zero, rel.astype(np.float64)], axis=1)
+        spreads = np.zeros_like(targets)
+        spreads[:, 1:] = rel
+        return targets, spreads
 
     @staticmethod
     def to_pixels(
