@@ -168,7 +168,7 @@ def _loaded(path: str, mtime_ns: int) -> MotionLSTM:
 def _new_session(path: str, mtime_ns: int):
     from ..onnx_cpu import cpu_session
 
-    model = _loaded(path, mtime_ns)
+    model = load_motion_lstm(path)  # its own copy: the exporter traces it
     names = ["boxes", "spread"] if model.spread else ["boxes"]
     axes = {name: {0: "batch"} for name in ("steps", "glob", *names)}
     example = (torch.zeros(2, HISTORY_LEN, FEATURES), torch.zeros(2, GLOBAL_FEATURES))
