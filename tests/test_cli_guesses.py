@@ -61,7 +61,7 @@ def test_an_image_folder_needs_a_frame_rate(tmp_path):
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "--fps" in lines[0] and str(folder) in lines[0], lines
-        assert "30" not in lines[0]
+        assert "30" not in lines[0].replace(str(folder), "")  # no default rate named (the path may hold 30)
 
 
 def test_an_image_folder_runs_at_the_given_rate(tmp_path):
