@@ -12,16 +12,19 @@ and horizon of:
   (K = 2 ... 10): the constant-velocity predictors, from the most reactive to the smoothest;
 - ``present velocity known``: an oracle that knows where the object is at t and how fast it
   moves then, from a line through its true boxes at t-2..t+2 (two of them in the future), and
-  goes on in a straight line. Its error is what the next second's changes of speed and direction
-  add; a predictor that reads the past boxes can beat it only by foreseeing those changes.
+  goes on in a straight line. Beyond two frames ahead its error is what the next second's
+  changes of speed and direction add; a predictor that reads the past boxes can beat it only by
+  foreseeing those changes. One and two frames ahead the line has seen the box it predicts.
 - ``kalman, shared motion removed``: the Kalman filter's error less, in each frame, the mean
   error of the other objects of its class there (at least two others): another oracle, for the
   motion that all objects of a frame share (the camera's turn or pitch, a crowd's drift). Worse
   than the Kalman filter where objects move each on their own.
 
-The rows are scored on ``track eval-motion``'s samples (its figures for the two models), the
-last oracle on those of them it can score. Each row also gives its ratio to the Kalman
-filter's error at the longest horizon, on the same samples.
+The rows are scored on ``track eval-motion``'s samples (its figures for the two models), each
+oracle on those of them it can score (the first: the track has every box of t-2..t+2; the
+second: at least two others of the class in the frame), printed with the Kalman filter's error
+on the same samples. Each row gives its ratio to the Kalman filter's error at the longest
+horizon, on the same samples.
 """
 
 from __future__ import annotations
@@ -63,12 +66,15 @@ def line_fit_centres(samples: Samples, boxes: int) -> np.ndarray:
 
 def present_velocity_centres(trajectories, samples: Samples, half: int = 2) -> np.ndarray:
     """(S, H, 2) centres from the true position and velocity at t: a least-squares line through
-    the true boxes within ``half`` frames of t (future ones included), extrapolated."""
+    the true boxes within ``half`` frames of t (future ones included), extrapolated; NaN where
+    the track lacks one of those boxes."""
     ahead = np.asarray(samples.horizons_s)
-    out = np.zeros(samples.future.shape[:2] + (2,))
+    out = np.full(samples.future.shape[:2] + (2,), np.nan)
     for row, (j, i) in enumerate(samples.origin):
         tr = trajectories[j]
         near = np.abs(tr.frame - tr.frame[i]) <= half
+        if near.sum() < 2 * half + 1:  # every box of t-half..t+half, or no oracle
+            continue
         t = tr.time_s[near] - tr.time_s[i]
         centre = (tr.xyxy[near, 0:2] + tr.xyxy[near, 2:4]) / 2
         velocity, at_t = np.polynomial.polynomial.polyfit(t, centre, 1)[::-1]
@@ -119,13 +125,16 @@ def main() -> None:
     for k in (2, 3, 4, 6, 8, 10):
         centres[f"line {k}"] = line_fit_centres(samples, k)
 
-    centres["present velocity known"] = present_velocity_centres(trajectories, samples)
     errors = {name: np.linalg.norm(c - truth, axis=-1) for name, c in centres.items()}
+    # The oracles, each where it can be scored (NaN elsewhere).
+    oracles = {"present velocity known": present_velocity_centres(trajectories, samples)}
+    oracles = {name: np.linalg.norm(c - truth, axis=-1) for name, c in oracles.items()}
     shared = np.full(errors["kalman"].shape, np.nan)
     kalman_error = centres["kalman"] - truth
     for k in range(len(horizons)):
         removed = shared_motion_removed(kalman_error[:, k], samples.has_future[:, k], group)
         shared[:, k] = np.linalg.norm(removed, axis=-1)
+    oracles["kalman, shared motion removed"] = shared
 
     def means(error: np.ndarray, masks: list[np.ndarray]) -> list[float | None]:
         return [round(float(error[m, k].mean()), 2) if m.any() else None for k, m in enumerate(masks)]
@@ -146,20 +155,18 @@ def main() -> None:
         print(f"{c}: samples {counts}")
         for name, values in table.items():
             line(name, values, table["kalman"])
-        # The shared-motion oracle only where the frame has MIN_OTHERS others of the class.
-        subset = [m & np.isfinite(shared[:, k]) for k, m in enumerate(rows)]
-        oracle = {
-            "center_err_px": means(shared, subset),
-            "kalman_same_samples": means(errors["kalman"], subset),
-            "samples": [int(m.sum()) for m in subset],
-        }
-        if any(oracle["samples"]):
-            line("kalman, shared motion removed", oracle["center_err_px"], oracle["kalman_same_samples"])
-            print(
-                f"    (on the {oracle['samples']} samples with {MIN_OTHERS}+ others of the class in "
-                f"frame, where the Kalman filter's error is {oracle['kalman_same_samples']})"
-            )
-        result["per_class"][c] = {"samples": counts, "center_err_px": table, "shared_motion_removed": oracle}
+        result["per_class"][c] = {"samples": counts, "center_err_px": table, "oracles": {}}
+        for name, error in oracles.items():
+            subset = [m & np.isfinite(error[:, k]) for k, m in enumerate(rows)]
+            oracle = {
+                "center_err_px": means(error, subset),
+                "kalman_same_samples": means(errors["kalman"], subset),
+                "samples": [int(m.sum()) for m in subset],
+            }
+            result["per_class"][c]["oracles"][name] = oracle
+            if any(oracle["samples"]):
+                line(name, oracle["center_err_px"], oracle["kalman_same_samples"])
+                print(f"    on {oracle['samples']} samples; Kalman there {oracle['kalman_same_samples']}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -64,7 +64,7 @@ def pairs(matched):
     return sorted(zip(matched.track_idx.tolist(), matched.det_idx.tolist(), strict=True))
 
 
-def test_one_more_match_never_displaces_a_better_one():
+def test_a_match_is_added_only_where_it_lowers_the_total():
     # Track 0 sits on detection 0; track 1 (say a lost one) half-overlaps it and nothing else.
     # Matching both (0 -> 1 and 1 -> 0 at 0.45 each) costs more than the clear pair with the
     # other two left unmatched at the gate (0.05 + 0.7): the clear pair alone is taken.
@@ -73,6 +73,27 @@ def test_one_more_match_never_displaces_a_better_one():
     assert pairs(assign(np.array([[0.05, 0.3], [0.3, 0.9]]), 0.7)) == [(0, 1), (1, 0)]
     # A pair at the gate itself is still matched.
     assert pairs(assign(np.array([[0.7]]), 0.7)) == [(0, 0)]
+
+
+@pytest.mark.parametrize("dense_max", [10**9, 0])
+def test_the_sparse_form_adds_matches_by_the_same_rule(monkeypatch, dense_max):
+    monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", dense_max)
+    # Track 0 on detection 0, which track 1 overlaps too (cost 0.46); detection 1 overlaps
+    # track 0 (0.67) but not track 1 enough. Both matched would cost 1.13, against 0 plus two
+    # left unmatched (0.7).
+    tracks = boxes([0, 0, 10, 10], [3, 0, 13, 10])
+    dets = boxes([0, 0, 10, 10], [-5, 0, 5, 10])
+    costs = PairCosts("iou", tracks, dets, 0.7)
+    assert costs.sparse == (dense_max == 0)
+    assert pairs(costs.match(np.arange(2), np.arange(2), 0.7)) == [(0, 0)]
+
+
+@pytest.mark.parametrize("dense_max", [10**9, 0])
+def test_iou_cost_never_matches_boxes_that_do_not_overlap(monkeypatch, dense_max):
+    monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", dense_max)
+    far = PairCosts("iou", boxes([0, 0, 10, 10]), boxes([400, 0, 410, 10]), 1.2)
+    for use_iou in (False, True):
+        assert len(far.match(np.arange(1), np.arange(1), 1.2, use_iou).track_idx) == 0
 
 
 def scene(rng, n, jitter):

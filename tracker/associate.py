@@ -2,7 +2,8 @@
 Hungarian assignment (``scipy.optimize.linear_sum_assignment``).
 
 Costs are in [0, 2], 0 for identical boxes:
-- ``iou``:  1 - IoU; blind once boxes stop overlapping (every such pair costs 1).
+- ``iou``:  1 - IoU; blind once boxes stop overlapping, so such pairs are never matched
+  (they would all cost 1, whatever their distance, and a gate of 1 would match them anywhere).
 - ``giou``: 1 - generalised IoU; grows with the empty space of the enclosing box.
 - ``diou``: 1 - distance IoU; adds the squared centre distance over the squared diagonal of
   the enclosing box, so a fast or small object whose boxes do not overlap between frames
@@ -92,9 +93,14 @@ def cost_and_iou(kind: str, tracks_xyxy: np.ndarray, dets_xyxy: np.ndarray) -> t
     return _cost(kind, a, b, iou, union), iou
 
 
+def _iou_cost(iou: np.ndarray) -> np.ndarray:
+    """1 - IoU, infinite for boxes that do not overlap (see ``_cost``)."""
+    return np.where(iou > 0, 1.0 - iou, np.inf)
+
+
 def _cost(kind: str, a: np.ndarray, b: np.ndarray, iou: np.ndarray, union: np.ndarray) -> np.ndarray:
     if kind == "iou":
-        return 1.0 - iou
+        return _iou_cost(iou)
     ew = np.maximum(a[2], b[2]) - np.minimum(a[0], b[0])
     eh = np.maximum(a[3], b[3]) - np.minimum(a[1], b[1])
     if kind == "giou":
@@ -118,10 +124,10 @@ def assign(cost: np.ndarray, max_cost: float) -> Matches:
     """Minimum-cost one-to-one assignment; pairs costing more than ``max_cost`` are not matched.
 
     The total minimised counts every track and detection left unmatched at ``max_cost`` for
-    the two (ByteTrack's ``cost_limit``), not the number of matches first: one more match
-    within the gate never displaces a better one. A lost track whose prediction half-overlaps
-    a car's detection does not take it from the car's own track, sending that track to a
-    worse box, just to be matched too. ``cost`` is not modified.
+    the two (ByteTrack's ``cost_limit``), not the number of matches first: a match is added
+    only where it lowers that total. A lost track whose prediction half-overlaps a car's
+    detection then does not take it from the car's own track, sending that track to a worse
+    box, merely so that both are matched. ``cost`` is not modified.
     """
     n, m = cost.shape
     if n == 0 or m == 0:
@@ -199,14 +205,14 @@ class PairCosts:
         if len(rows) == 0 or len(cols) == 0:
             return _EMPTY, _EMPTY
         if not self.sparse:
-            cost = (1.0 - self.iou if use_iou else self.cost)[rows][:, cols]
+            cost = (_iou_cost(self.iou) if use_iou else self.cost)[rows][:, cols]
             m = assign(cost, max_cost)
             return rows[m.track_idx], cols[m.det_idx]
         row_ok = np.zeros(self.shape[0], bool)
         row_ok[rows] = True
         col_ok = np.zeros(self.shape[1], bool)
         col_ok[cols] = True
-        cost = 1.0 - self.pair_iou if use_iou else self.pair_cost
+        cost = _iou_cost(self.pair_iou) if use_iou else self.pair_cost
         keep = row_ok[self.t_idx] & col_ok[self.d_idx] & (cost <= max_cost)
         net = _net_cost(cost[keep], max_cost)
         return _match_components(self.t_idx[keep], self.d_idx[keep], net, self.shape)
