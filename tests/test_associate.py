@@ -66,9 +66,10 @@ def pairs(matched):
 
 def test_a_match_is_added_only_where_it_lowers_the_total():
     # Track 0 sits on detection 0; track 1 (say a lost one) half-overlaps it and nothing else.
-    # Matching both (0 -> 1 and 1 -> 0 at 0.45 each) costs more than the clear pair with the
-    # other two left unmatched at the gate (0.05 + 0.7): the clear pair alone is taken.
-    assert pairs(assign(np.array([[0.05, 0.45], [0.45, 0.9]]), 0.7)) == [(0, 0)]
+    # Matching both (0 -> 1 and 1 -> 0 at 0.6 each) costs more than the clear pair with the
+    # other two left unmatched (0.05 + 0.7 + the margin): the clear pair alone is taken.
+    assert associate.UNMATCHED_MARGIN < 0.35
+    assert pairs(assign(np.array([[0.05, 0.6], [0.6, 0.9]]), 0.7)) == [(0, 0)]
     # Where the two pairs are together better than that, both are taken.
     assert pairs(assign(np.array([[0.05, 0.3], [0.3, 0.9]]), 0.7)) == [(0, 1), (1, 0)]
     # A pair at the gate itself is still matched.
@@ -80,7 +81,8 @@ def test_the_sparse_form_adds_matches_by_the_same_rule(monkeypatch, dense_max):
     monkeypatch.setattr(associate, "DENSE_MAX_PAIRS", dense_max)
     # Track 0 on detection 0, which track 1 overlaps too (cost 0.46); detection 1 overlaps
     # track 0 (0.67) but not track 1 enough. Both matched would cost 1.13, against 0 plus two
-    # left unmatched (0.7).
+    # left unmatched (0.7 + the margin).
+    assert associate.UNMATCHED_MARGIN < 0.4
     tracks = boxes([0, 0, 10, 10], [3, 0, 13, 10])
     dets = boxes([0, 0, 10, 10], [-5, 0, 5, 10])
     costs = PairCosts("iou", tracks, dets, 0.7)
