@@ -95,3 +95,59 @@ def test_a_protocol_only_model_runs_in_the_pipeline_with_camera_motion_on(clip):
         pipe.tracker = Tracker(config.tracker, pipe.class_names, motion_factory=StillBoxes)
         results = list(pipe.stream(video))
     assert len(results) == 40 and sum(len(r.tracks) for r in results) > 40
+
+
+class SizeRecorder(StillBoxes):
+    """Records the image size each prediction is given with the tracks' boxes."""
+
+    def __init__(self, config=None) -> None:
+        super().__init__(config)
+        self.sizes = []
+
+    def predict(self, mean, cov, dt, history=None, now_s=None):
+        self.sizes.append(None if history is None else history.image_size)
+        return super().predict(mean, cov, dt, history, now_s)
+
+
+def test_the_frame_size_reaches_the_motion_model_and_is_kept_until_given_again():
+    tracker = Tracker(TrackerConfig(), ("car",), motion_factory=SizeRecorder)
+    tracker.update(dets(moving_box(0)))
+    tracker.update(dets(moving_box(1)))  # no size given yet
+    tracker.update(dets(moving_box(2)), image_size=(640, 480))
+    tracker.update(dets(moving_box(3)))
+    tracker.update(dets(moving_box(4)), image_size=(320, 240))
+    (group,) = tracker._groups.values()
+    assert group.motion.sizes == [None, (640.0, 480.0), (640.0, 480.0), (320.0, 240.0)]
+
+
+def test_the_pipeline_gives_the_motion_model_its_frames_size(clip):
+    video, gt = clip
+    config = load_config(None, ["tracker.lifecycle.min_hits=1"])
+    models = []
+
+    def factory(motion_config):
+        models.append(SizeRecorder(motion_config))
+        return models[-1]
+
+    with Pipeline(config, TruthDetector(gt)) as pipe:
+        pipe.tracker = Tracker(config.tracker, pipe.class_names, motion_factory=factory)
+        results = list(pipe.stream(video))
+    height, width = results[0].frame.image.shape[:2]
+    sizes = [size for model in models for size in model.sizes]
+    assert sizes and set(sizes) == {(float(width), float(height))}
+
+
+def test_each_class_group_tells_the_motion_model_its_motion_class():
+    classes = []
+
+    class ClassRecorder(StillBoxes):
+        def predict(self, mean, cov, dt, history=None, now_s=None):
+            classes.append(history.motion_class)
+            return super().predict(mean, cov, dt, history, now_s)
+
+    for names, expected in ((("person",), 1), (("cyclist",), 2), (("van",), 0), (("traffic light",), -1)):
+        classes.clear()
+        tracker = Tracker(TrackerConfig(), names, motion_factory=ClassRecorder)
+        for frame in range(3):
+            tracker.update(dets(moving_box(frame)))
+        assert classes and set(classes) == {expected}, names

@@ -7,7 +7,7 @@ group, in numbered steps; ``tracker.tracks.Tracker`` splits a frame's detections
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +16,7 @@ from .associate import associate_byte
 from .camera import warp_boxes
 from .config import TrackerConfig
 from .motion import MotionFactory, TrackHistory, make_motion_model
+from .motion.trajectories import motion_class_index
 from .structures import Detections, Track, Tracks, TrackState
 
 _TENTATIVE = np.int8(TrackState.TENTATIVE)
@@ -75,13 +76,17 @@ class GroupTracker:
         class_ids: np.ndarray,
         next_id: Callable[..., np.ndarray],
         motion_factory: MotionFactory = make_motion_model,
+        class_names: Sequence[str] = (),
     ) -> None:
         self.config = config
+        # The group's motion class (car, pedestrian, cyclist or unknown), for learned motion.
+        self.motion_class = motion_class_index(class_names)
         self.class_ids = np.asarray(class_ids, np.int64)  # column -> class id, sorted
         self.motion = motion_factory(config.motion)
         self._next_id = next_id
         self.table = self._empty_table()
         self.tracks_reported = 0  # tracks ever reported (a count: memory stays flat)
+        self.image_size: tuple[float, float] | None = None  # the latest frame's, where known
 
     def _empty_table(self) -> TrackTable:
         h = self.config.lifecycle.history_len
@@ -108,8 +113,13 @@ class GroupTracker:
 
     # ------------------------------------------------------------------ per frame
 
-    def step(self, dets: Detections, time_s: float, dt: float) -> Tracks:
-        """One frame: predict, associate (``associate_byte``), update lifecycles, report."""
+    def step(
+        self, dets: Detections, time_s: float, dt: float, image_size: tuple[float, float] | None = None
+    ) -> Tracks:
+        """One frame: predict, associate (``associate_byte``), update lifecycles, report;
+        ``image_size``, the frame's (width, height) where known, goes to the motion model with
+        the tracks' boxes (``history``)."""
+        self.image_size = image_size
         life = self.config.lifecycle
         t = self.table
         if self.config.box_scale != (1.0, 1.0) and len(dets):
@@ -147,7 +157,9 @@ class GroupTracker:
         """The observed boxes of every track (ring buffers), for learned motion models."""
         t = self.table
         # seen_s is the newest ring box's time: both are written together, at birth and match.
-        return TrackHistory(t.hist_xyxy, t.hist_s, t.hist_count, t.id, t.seen_s)
+        return TrackHistory(
+            t.hist_xyxy, t.hist_s, t.hist_count, t.id, t.seen_s, self.image_size, self.motion_class
+        )
 
     def apply_camera_motion(self, warp: np.ndarray) -> None:
         """Move every track into the coordinates of the new frame (``warp``: 2x3 affine from

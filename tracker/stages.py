@@ -187,7 +187,8 @@ class TrackStep:
         start = time.perf_counter()
         frame = item.frame
         time_s = frame.time_s if np.isfinite(frame.time_s) else frame.index * self.step_s
-        tracks = self.tracker.update(item.dets, time_s=time_s, camera_motion=item.warp)
+        size = None if frame.image is None else (frame.image.shape[1], frame.image.shape[0])
+        tracks = self.tracker.update(item.dets, time_s=time_s, camera_motion=item.warp, image_size=size)
         self.times.seconds["track"] += time.perf_counter() - start
         return Result(Frame(frame.index, time_s, frame.image), tracks, item.stream)
 

@@ -53,6 +53,8 @@ class Tracker:
         # Detections dropped for NaN or infinite coordinates or scores, or empty boxes.
         self.invalid_detections = 0
         self._time_s: float | None = None
+        # The frames' (width, height), once ``update`` is given it; the groups read it.
+        self.image_size: tuple[float, float] | None = None
         self._score_maps: dict[int, object] = {}
 
     def _allocate_ids(self, n: int, public: bool = True) -> np.ndarray:
@@ -76,7 +78,7 @@ class Tracker:
             if key not in self._groups:
                 ids = [i for i, n in enumerate(self.class_names) if n in key] or [class_id]
                 sub = self.config.for_class(name)
-                group = GroupTracker(sub, np.array(sorted(ids)), self._allocate_ids, self.motion_factory)
+                group = GroupTracker(sub, np.array(sorted(ids)), self._allocate_ids, self.motion_factory, key)
                 self._groups[key] = group
         return key
 
@@ -86,7 +88,11 @@ class Tracker:
         return str(class_id)
 
     def update(
-        self, detections: Detections, time_s: float | None = None, camera_motion: np.ndarray | None = None
+        self,
+        detections: Detections,
+        time_s: float | None = None,
+        camera_motion: np.ndarray | None = None,
+        image_size: tuple[float, float] | None = None,
     ) -> Tracks:
         """Advance one frame and return the tracks to report for it.
 
@@ -96,8 +102,14 @@ class Tracker:
                 spaced at ``config.frame_rate``.
             camera_motion: 2x3 affine that maps the previous frame's pixels to this frame's
                 (see ``tracker.camera.CameraMotion``); tracks are moved by it before prediction.
+            image_size: the frame's (width, height) in pixels, kept for later frames until
+                given again. Learned motion models read where each box sits in the image
+                (perspective moves a box off the centre unlike one in the middle); without it
+                they predict from the boxes alone.
         """
         self._frame_index += 1
+        if image_size is not None:
+            self.image_size = (float(image_size[0]), float(image_size[1]))
         if time_s is None:
             time_s = self._frame_index / self.config.frame_rate
         dt = 0.0 if self._time_s is None else time_s - self._time_s
@@ -116,7 +128,7 @@ class Tracker:
             detections = self._suppress_cross_class(detections)
         if len(self._groups) == 1 and len(keys) <= 1:
             (group,) = self._groups.values()
-            return group.step(detections, time_s, dt)
+            return group.step(detections, time_s, dt, self.image_size)
         parts = []
         for key, group in self._groups.items():
             if key in keys:
@@ -125,7 +137,7 @@ class Tracker:
             else:
                 group_dets = Detections.empty()
             if len(group.table) or len(group_dets):
-                parts.append(group.step(group_dets, time_s, dt))
+                parts.append(group.step(group_dets, time_s, dt, self.image_size))
         return Tracks.concatenate(parts)
 
     def _calibrated(self, dets: Detections) -> Detections:

@@ -118,8 +118,8 @@ def train_motion_command(
     \b
     The shipped weights:
       track train-motion ../shared/data/kitti --detections det_pointrcnn --detections det_rrc \\
-          --thin-every 2 --driving-scenes 80 --out tracker/motion/weights/motion_lstm.pt \\
-          --plot docs/motion_training.png
+          --thin-every 2 --driving-scenes 80 --val-sequences 0005,0017,0020 \\
+          --out tracker/motion/weights/motion_lstm.pt --plot docs/motion_training.png
     """
     from ..training.motion import TrainSettings, plot_curves, save_checkpoint, train_motion
 
@@ -155,6 +155,11 @@ def train_motion_command(
             else ""
         )
     )
+    if result.head_share:
+        from ..motion.trajectories import MOTION_CLASSES
+
+        shares = ", ".join(f"{c} {x:.1f}" for c, x in zip(MOTION_CLASSES, result.head_share, strict=False))
+        click.echo(f"share of the head's correction kept per class (held-back tracks): {shares}")
     click.echo(f"wrote {out}" + (f" and {plot_path}" if plot_path else ""))
 
 

@@ -27,6 +27,7 @@ from ..detect.files import read_jsonl_detections
 from ..formats import (
     KITTI_CLASS_DIRS,
     KITTI_CLASSES,
+    KITTI_IMAGE_SIZE,
     BoxTable,
     detection_layout,
     format_kitti_tracks,
@@ -56,6 +57,7 @@ class Sequence:
     name: str
     frames: list[Detections]
     fps: float
+    image_size: tuple[float, float] | None = None  # (width, height) of its frames, when known
 
 
 @dataclass
@@ -126,7 +128,7 @@ def load_kitti(
             paths = [det_root / d / f"{name}.txt" for d in _class_dirs(det_root)]
             table = BoxTable.concatenate(_read_class_file(p, det_format) for p in paths)
         inputs += [*paths, label]
-        sequences.append(Sequence(name, _frames(table, num_frames, name), fps))
+        sequences.append(Sequence(name, _frames(table, num_frames, name), fps, KITTI_IMAGE_SIZE))
     return Dataset(root, "kitti", KITTI_CLASSES, sequences, inputs=inputs)
 
 
@@ -182,25 +184,29 @@ def load_mot(root: str | Path, fps: float | None = None) -> Dataset:
         if not gt.is_file():
             raise FileNotFoundError(f"ground truth not found: {gt}")
         dets = read_mot(seq_dir / "det" / "det.txt", "det")
-        info_fps, info_len = _seqinfo(seq_dir)
+        info_fps, info_len, size = _seqinfo(seq_dir)
         truth = read_mot(gt, "gt")
         length = info_len or int(max(dets.frame.max(initial=-1), truth.frame.max(initial=-1)) + 1)
-        sequences.append(Sequence(seq_dir.name, _frames(dets, length, seq_dir.name), fps or info_fps or 30.0))
+        frames = _frames(dets, length, seq_dir.name)
+        sequences.append(Sequence(seq_dir.name, frames, fps or info_fps or 30.0, size))
         gt_files[seq_dir.name] = gt
     inputs = [p for d in seq_dirs for p in (d / "det" / "det.txt", d / "gt" / "gt.txt")]
     return Dataset(root, "mot", ("pedestrian",), sequences, gt_files, inputs)
 
 
-def _seqinfo(seq_dir: Path) -> tuple[float | None, int | None]:
+def _seqinfo(seq_dir: Path) -> tuple[float | None, int | None, tuple[float, float] | None]:
+    """Frame rate, length and (width, height) from ``seqinfo.ini``, each None where absent."""
     path = seq_dir / "seqinfo.ini"
     if not path.is_file():
-        return None, None
+        return None, None, None
     parser = configparser.ConfigParser()
     parser.read(path)
     section = parser["Sequence"] if parser.has_section("Sequence") else {}
     fps = float(section["frameRate"]) if "frameRate" in section else None
     length = int(section["seqLength"]) if "seqLength" in section else None
-    return fps, length
+    known = "imWidth" in section and "imHeight" in section
+    size = (float(section["imWidth"]), float(section["imHeight"])) if known else None
+    return fps, length, size
 
 
 def _frames(table: BoxTable, num_frames: int, name: str) -> list[Detections]:
@@ -216,7 +222,8 @@ def track_sequence(sequence: Sequence, config: TrackerConfig, class_names: tuple
     """Run a fresh tracker over one sequence; one ``Tracks`` per frame."""
     tracker = Tracker(config, class_names)
     step = 1.0 / sequence.fps
-    return [tracker.update(dets, time_s=i * step) for i, dets in enumerate(sequence.frames)]
+    size = sequence.image_size
+    return [tracker.update(dets, time_s=i * step, image_size=size) for i, dets in enumerate(sequence.frames)]
 
 
 def refuse_dataset_files(dataset: Dataset, results_dir: Path) -> None:

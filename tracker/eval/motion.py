@@ -17,6 +17,7 @@ histories, cleaner than the detections a tracker feeds the LSTM, its spread cove
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,7 @@ def detected_trajectories(
         frame = np.array([f for f, _ in found])
         tr = truths[j]
         time_s = tr.time_s[np.searchsorted(tr.frame, frame)]  # matched frames are the truth's
-        detected.append(Trajectory(tr.name, frame, time_s, np.array([b for _, b in found]), tr.cls))
+        detected.append(replace(tr, frame=frame, time_s=time_s, xyxy=np.array([b for _, b in found])))
         paired.append(tr)
     return detected, paired
 

@@ -84,7 +84,10 @@ def read_tables(tables: np.ndarray, ahead_s: np.ndarray) -> np.ndarray:
 class TrackHistory:
     """Ring buffers of the observed boxes of N tracks, as the tracker keeps them; ``ids`` (N,)
     names the tracks (learned models then reuse a prediction while a track's boxes are
-    unchanged); ``newest_s`` (N,), where the caller has it, the time of each newest box."""
+    unchanged); ``newest_s`` (N,), where the caller has it, the time of each newest box;
+    ``image_size``, where known, the (width, height) of the frames the boxes are in;
+    ``motion_class``, the tracks' class as an index in ``trajectories.MOTION_CLASSES`` (-1:
+    unknown)."""
 
     def __init__(
         self,
@@ -93,9 +96,13 @@ class TrackHistory:
         count: np.ndarray,
         ids: np.ndarray | None = None,
         newest_s: np.ndarray | None = None,
+        image_size: tuple[float, float] | None = None,
+        motion_class: int = -1,
     ) -> None:
         self.xyxy, self.time_s, self.count, self.ids = xyxy, time_s, count, ids
         self._newest_s = newest_s
+        self.image_size = image_size
+        self.motion_class = motion_class
 
     def newest(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The newest box (r, 4) of ``rows`` and its time (r,)."""
@@ -266,7 +273,12 @@ class LearnedBoxModel(KalmanBoxModel):
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The network's relative targets and spreads (None without) for ``rows``."""
         histories, _ = histories_from_rings(
-            history.xyxy[rows], history.time_s[rows], history.count[rows], stride
+            history.xyxy[rows],
+            history.time_s[rows],
+            history.count[rows],
+            stride,
+            history.image_size,
+            history.motion_class,
         )
         return self.predictor.predict_relative(histories, self._spread)
 

@@ -31,6 +31,8 @@ from .trajectories import (
     FUTURE_STEPS,
     GLOBAL_FEATURES,
     HISTORY_LEN,
+    MOTION_CLASSES,
+    POSITION_SCALE,
     STEP_S,
     Histories,
     boxes_from_targets,
@@ -39,6 +41,8 @@ from .trajectories import (
     spread_in_pixels,
 )
 
+# The paths the residual head may correct (``MotionLSTM.base_path``).
+BASES = ("line", "growth", "projective")
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motion_lstm.pt"
 
 
@@ -52,22 +56,37 @@ class MotionLSTM(nn.Module):
 
     FIT_STEPS = 4
 
-    def __init__(self, hidden: int = 64, residual: bool = True, spread: bool = True) -> None:
+    def __init__(
+        self,
+        hidden: int = 64,
+        residual: bool = True,
+        spread: bool = True,
+        global_features: int = GLOBAL_FEATURES,
+        base: str = "projective",
+    ) -> None:
         super().__init__()
         self.hidden = hidden
         self.residual = residual
         self.spread = spread
+        # The leading per-history features it reads (2 in checkpoints from before the image
+        # offset: the box's size and shape only).
+        self.global_features = global_features
+        # The path the residual head corrects (``base_path``); "line" in checkpoints from
+        # before the others.
+        if base not in BASES:
+            raise ValueError(f"base: expected one of {', '.join(BASES)}, got {base!r}")
+        self.base = base
         ahead = torch.arange(1, FUTURE_STEPS + 1, dtype=torch.float32) * STEP_S
         self.register_buffer("ahead_s", ahead, persistent=False)
         self.lstm = nn.LSTM(FEATURES, hidden, batch_first=True)
         self.head = nn.Sequential(
-            nn.Linear(hidden + GLOBAL_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
+            nn.Linear(hidden + global_features, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
         )
         # Created after the box head, so that a seed gives the box head the same initial weights
         # with or without it.
         if spread:
             self.spread_head = nn.Sequential(
-                nn.Linear(hidden + GLOBAL_FEATURES, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
+                nn.Linear(hidden + global_features, hidden), nn.ReLU(), nn.Linear(hidden, FUTURE_STEPS * 4)
             )
             with torch.no_grad():  # start near typical errors (5 % of the box), not at 100 %
                 self.spread_head[-1].bias.fill_(-3.0)
@@ -75,32 +94,95 @@ class MotionLSTM(nn.Module):
             # (``training.motion.calibrate_spread``): errors on unseen tracks exceed those on
             # the tracks the network was fitted to, so the head alone under-covers there.
             self.register_buffer("spread_scale", torch.ones(FUTURE_STEPS))
+        # The share of the head's correction kept per motion class (MOTION_CLASSES, then
+        # unknown), measured on held-back tracks after training
+        # (``training.motion.measure_head_share``): where the head's lesson does not carry to
+        # unseen tracks of a class, its base path alone predicts better.
+        self.register_buffer("head_share", torch.ones(len(MOTION_CLASSES) + 1))
 
     def forward(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         """``steps`` (B, K, FEATURES), ``glob`` (B, GLOBAL_FEATURES) -> (B, FUTURE_STEPS, 4)."""
-        return self._boxes(self._encode(steps, glob), steps)
+        return self.forward_paths(steps, glob)[0]
 
     def forward_with_spread(
-        self, steps: torch.Tensor, glob: torch.Tensor
+        self, steps: torch.Tensor, glob: torch.Tensor, kinds: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The boxes of ``forward`` and their spreads (B, FUTURE_STEPS, 4), in the same relative
-        units (None without ``spread``)."""
+        units (None without ``spread``). With ``kinds`` (B,), each history's index in
+        MOTION_CLASSES (-1: unknown), the boxes keep only their class's ``head_share`` of the
+        head's correction (as predictors give them); without, all of it (as trained)."""
+        boxes, base, spread = self.forward_paths(steps, glob)
+        if kinds is not None:
+            share = self.head_share[torch.where(kinds >= 0, kinds, len(MOTION_CLASSES))]
+            boxes = base + share[:, None, None] * (boxes - base)
+        return boxes, spread
+
+    def forward_paths(
+        self, steps: torch.Tensor, glob: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The boxes and spreads of ``forward_with_spread`` and the base path the boxes correct
+        (zero without ``residual``), all (B, FUTURE_STEPS, 4)."""
         state = self._encode(steps, glob)
+        out = self.head(state).view(-1, FUTURE_STEPS, 4)
+        base = self.base_path(steps, glob) if self.residual else torch.zeros_like(out)
         if not self.spread:
-            return self._boxes(state, steps), None
+            return out + base, base, None
         log_spread = self.spread_head(state.detach()).view(-1, FUTURE_STEPS, 4)
         spread = torch.exp(log_spread.clamp(-12.0, 4.0)) * self.spread_scale[None, :, None]
-        return self._boxes(state, steps), spread
+        return out + base, base, spread
 
     def _encode(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
         _, (h, _) = self.lstm(steps)
-        return torch.cat([h[-1], glob], dim=1)
+        return torch.cat([h[-1], glob[:, : self.global_features]], dim=1)
 
-    def _boxes(self, state: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
-        out = self.head(state).view(-1, FUTURE_STEPS, 4)
-        if self.residual:
-            out = out + self.line_fit(steps)[:, None, :] * self.ahead_s[None, :, None]
-        return out
+    def base_path(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
+        """(B, FUTURE_STEPS, 4) the boxes the residual head corrects, in the targets' units:
+        ``line``, the line's rates carried on; ``growth``, its positions sped up as the box
+        grows (``line_path``); ``projective``, an object at a steady speed relative to the
+        camera (``projective_path``) where the image is known, ``growth`` where it is not."""
+        rates = self.line_fit(steps)
+        if self.base == "line":
+            return rates[:, None, :] * self.ahead_s[None, :, None]
+        path = self.line_path(rates)
+        if self.base == "projective":
+            known = glob[:, 4:5, None] > 0.5
+            path = torch.where(known, self.projective_path(steps, glob[:, 2:4] / POSITION_SCALE, rates), path)
+        return path
+
+    def projective_path(self, steps: torch.Tensor, offset: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
+        """The path of an object moving at a steady speed relative to a pinhole camera whose
+        optical axis is at the image centre, fitted to the whole history: there the inverse
+        box height 1/h and the offset from the centre in box heights (x - cx) / h (lateral
+        distance over object height) both change linearly with time, whatever the lens.
+        ``offset`` (B, 2): the newest box's (x - cx) / h and (y - cy) / h. Lines through the
+        newest box; the height is held within half and twice the newest one (a line in 1/h
+        reaches zero as the object reaches the camera). The width keeps the line's rate."""
+        t, valid = steps[..., 4], steps[..., 5]
+        q = torch.exp(-steps[..., 3])  # h_newest / h
+        u = (steps[..., 0:2] + offset[:, None, :]) * q[..., None]  # (x - cx) / h, in newest heights
+        den = (valid * t * t).sum(1).clamp(min=1e-6)
+        q_rate = (valid * t * (q - 1.0)).sum(1) / den
+        u_rate = (valid[..., None] * t[..., None] * (u - offset[:, None, :])).sum(1) / den[:, None]
+        ahead = self.ahead_s[None, :]
+        q_ahead = (1.0 + q_rate[:, None] * ahead).clamp(0.5, 2.0)
+        u_ahead = offset[:, None, :] + u_rate[:, None, :] * ahead[..., None]
+        xy = u_ahead / q_ahead[..., None] - offset[:, None, :]
+        log_w = rates[:, None, 2:3] * ahead[..., None]
+        return torch.cat([xy, log_w, -torch.log(q_ahead)[..., None]], dim=-1)
+
+    def line_path(self, rates: torch.Tensor) -> torch.Tensor:
+        """(B, FUTURE_STEPS, 4) the line's ``rates`` of the relative box coordinates carried to
+        each step, the positions moving in proportion to the box's size as it grows or shrinks
+        at the line's rate: an object at a steady speed crosses the image faster the nearer it
+        comes (image speed and box height both go as one over the distance)."""
+        t = self.ahead_s[None, :, None]
+        g = rates[:, None, 3:4].clamp(-2.0, 2.0)  # log-height rate, per second
+        # (exp(g t) - 1) / g; near g = 0 its series (the exporter has no expm1, and
+        # exp(g t) - 1 loses float32 digits there).
+        small = g.abs() < 1e-2
+        ratio = (torch.exp(g * t) - 1.0) / torch.where(small, torch.ones_like(g), g)
+        factor = torch.where(small, t * (1.0 + 0.5 * g * t), ratio)
+        return torch.cat([rates[:, None, 0:2] * factor, rates[:, None, 2:4] * t], dim=-1)
 
     def line_fit(self, steps: torch.Tensor) -> torch.Tensor:
         """(B, 4) rates of the relative box coordinates: least squares through the newest box
@@ -125,25 +207,30 @@ def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
     if not isinstance(state, dict) or "hidden" not in state or "state_dict" not in state:
         raise ValueError(f"{path}: not a motion LSTM checkpoint")
     model = MotionLSTM(
-        int(state["hidden"]), bool(state.get("residual", False)), bool(state.get("spread", False))
+        int(state["hidden"]),
+        bool(state.get("residual", False)),
+        bool(state.get("spread", False)),
+        int(state.get("global_features", 2)),
+        str(state.get("base", "line")),
     )
     weights = dict(state["state_dict"])
     if model.spread:
         weights.setdefault("spread_scale", torch.ones(FUTURE_STEPS))  # checkpoints from before it
+    weights.setdefault("head_share", torch.ones(len(MOTION_CLASSES) + 1))
     model.load_state_dict(weights)
     return model.eval()
 
 
 class _Outputs(nn.Module):
-    """The network's boxes and spreads as one plain output tuple, for the exporter."""
+    """The network's boxes, base paths and spreads as one plain output tuple, for the exporter."""
 
     def __init__(self, model: MotionLSTM) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, steps: torch.Tensor, glob: torch.Tensor):
-        boxes, spread = self.model.forward_with_spread(steps, glob)
-        return (boxes, spread) if spread is not None else (boxes,)
+        boxes, base, spread = self.model.forward_paths(steps, glob)
+        return (boxes, base, spread) if spread is not None else (boxes, base)
 
 
 _EXPORT_LOCK = threading.Lock()
@@ -169,7 +256,7 @@ def _new_session(path: str, mtime_ns: int):
     from ..onnx_cpu import cpu_session
 
     model = load_motion_lstm(path)  # its own copy: the exporter traces it
-    names = ["boxes", "spread"] if model.spread else ["boxes"]
+    names = ["boxes", "base", "spread"] if model.spread else ["boxes", "base"]
     axes = {name: {0: "batch"} for name in ("steps", "glob", *names)}
     example = (torch.zeros(2, HISTORY_LEN, FEATURES), torch.zeros(2, GLOBAL_FEATURES))
     return cpu_session(_Outputs(model), example, ["steps", "glob"], names, axes)
@@ -205,14 +292,20 @@ class LSTMPredictor:
 
     def _forward(
         self, steps: np.ndarray, glob: np.ndarray, spread: bool
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         if self._session is not None:
             out = self._session.run(None, {"steps": steps, "glob": glob})
-            return out[0], (out[1] if spread else None)
+            return out[0], out[1], (out[2] if spread else None)
         with torch.inference_mode():
-            x, g = torch.from_numpy(steps), torch.from_numpy(glob)
-            boxes, rel = self.model.forward_with_spread(x, g) if spread else (self.model(x, g), None)
-        return boxes.numpy(), (None if rel is None else rel.numpy())
+            boxes, base, rel = self.model.forward_paths(torch.from_numpy(steps), torch.from_numpy(glob))
+        return boxes.numpy(), base.numpy(), (rel.numpy() if spread and rel is not None else None)
+
+    def head_shares(self, histories: Histories) -> np.ndarray:
+        """(S,) the share of the head's correction each history gets, by its motion class."""
+        share = self.model.head_share.numpy()
+        if histories.motion_class is None:
+            return np.full(len(histories), share[-1])
+        return share[np.where(histories.motion_class >= 0, histories.motion_class, len(share) - 1)]
 
     def predict_steps(self, histories: Histories) -> np.ndarray:
         """(S, FUTURE_STEPS + 1, 4) xyxy boxes at 0, STEP_S, ..., FUTURE_STEPS*STEP_S ahead
@@ -229,8 +322,9 @@ class LSTMPredictor:
         targets = np.zeros((len(histories), FUTURE_STEPS + 1, 4))
         if len(histories) == 0:
             return targets, (targets.copy() if spread else None)
-        out, rel = self._forward(*history_features(histories), spread)
-        targets[:, 1:] = out
+        out, base, rel = self._forward(*history_features(histories), spread)
+        share = self.head_shares(histories)
+        targets[:, 1:] = out if (share == 1.0).all() else base + share[:, None, None] * (out - base)
         if rel is None:
             return targets, None
         spreads = np.zeros_like(targets)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..formats import KITTI_CLASSES, read_kitti_labels, read_seqmap
+from ..formats import KITTI_CLASSES, KITTI_IMAGE_SIZE, read_kitti_labels, read_seqmap
 
 # Boxes a model reads, and the spacing it expects between them (KITTI's 10 Hz). Faster sources
 # are thinned to about this spacing (see ``select_history``), so one model serves any frame rate.
@@ -27,7 +27,9 @@ FUTURE_STEPS = 10
 # Boxes at t-3..t are the least a sample (and the tracker's LSTM prediction) needs.
 MIN_HISTORY = 4
 FEATURES = 6
-GLOBAL_FEATURES = 2
+# Per history: the newest box's log height and aspect ratio, and where it sits in the image
+# (``history_features``).
+GLOBAL_FEATURES = 5
 MOTION_TYPES = ("car", "van", "truck", "pedestrian", "person_sitting", "person", "cyclist")
 # The class a trajectory is reported under: KITTI's evaluated classes and cyclists.
 MOTION_CLASS = {
@@ -38,7 +40,23 @@ MOTION_CLASS = {
     "person_sitting": "pedestrian",
     "person": "pedestrian",
     "cyclist": "cyclist",
+    # COCO's names for road users (detectors trained on it)
+    "bus": "car",
+    "bicycle": "cyclist",
+    "motorcycle": "cyclist",
 }
+# The motion classes a model may treat apart (``MotionLSTM.head_share``), by index.
+MOTION_CLASSES = ("car", "pedestrian", "cyclist")
+
+
+def motion_class_index(names: Sequence[str]) -> int:
+    """The index in MOTION_CLASSES of the first of ``names`` that has a motion class; -1
+    (unknown) where none has."""
+    for name in names:
+        cls = MOTION_CLASS.get(str(name).lower(), str(name).lower())
+        if cls in MOTION_CLASSES:
+            return MOTION_CLASSES.index(cls)
+    return -1
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,9 @@ class Trajectory:
     time_s: np.ndarray
     xyxy: np.ndarray
     cls: str = ""  # car, pedestrian or cyclist (MOTION_CLASS); empty when unknown
+    # (width, height) of the frames the boxes are in, when known: where a box sits against the
+    # image centre tells how perspective moves it (``history_features``).
+    image_size: tuple[float, float] | None = None
 
 
 def kitti_trajectories(root: str | Path, fps: float = 10.0) -> list[Trajectory]:
@@ -65,11 +86,15 @@ def kitti_trajectories(root: str | Path, fps: float = 10.0) -> list[Trajectory]:
         table = read_kitti_labels(root / "label_02" / f"{name}.txt")
         keep = np.isin(table.class_id, wanted) & ~table.ignore
         classes = np.array([MOTION_CLASS[KITTI_CLASSES[c]] for c in table.class_id[keep]], object)
-        out += _split_tracks(name, table.frame[keep], table.track_id[keep], table.xyxy[keep], fps, classes)
+        out += _split_tracks(
+            name, table.frame[keep], table.track_id[keep], table.xyxy[keep], fps, classes, KITTI_IMAGE_SIZE
+        )
     return out
 
 
-def _split_tracks(seq: str, frame, track_id, xyxy, fps: float, classes=None) -> list[Trajectory]:
+def _split_tracks(
+    seq: str, frame, track_id, xyxy, fps: float, classes=None, image_size=None
+) -> list[Trajectory]:
     out = []
     for tid in np.unique(track_id):
         rows = np.flatnonzero(track_id == tid)
@@ -79,7 +104,7 @@ def _split_tracks(seq: str, frame, track_id, xyxy, fps: float, classes=None) -> 
         rows, f = rows[first], f[first]
         # A track's class is its most frequent label (KITTI ids are unique per sequence).
         cls = "" if classes is None else Counter(classes[rows].tolist()).most_common(1)[0][0]
-        out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64), cls))
+        out.append(Trajectory(f"{seq}:{tid}", f, f / fps, xyxy[rows].astype(np.float64), cls, image_size))
     return out
 
 
@@ -100,17 +125,32 @@ def select_history(time_s: np.ndarray, count: int, now_index: int) -> np.ndarray
 @dataclass(frozen=True)
 class Histories:
     """A batch of left-padded histories: ``xyxy`` (S, K, 4), ``dt`` (S, K) seconds relative to
-    the newest box (<= 0), ``valid`` (S, K)."""
+    the newest box (<= 0), ``valid`` (S, K); ``image_centre`` (S, 2) the centre of each
+    history's image in pixels, NaN where unknown (None: unknown for all); ``motion_class`` (S,)
+    each one's index in MOTION_CLASSES, -1 where unknown (None: unknown for all)."""
 
     xyxy: np.ndarray
     dt: np.ndarray
     valid: np.ndarray
+    image_centre: np.ndarray | None = None
+    motion_class: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.xyxy)
 
+    def __getitem__(self, rows) -> Histories:
+        """The histories at ``rows`` (an index array, a mask or a slice)."""
+        centre = None if self.image_centre is None else self.image_centre[rows]
+        kind = None if self.motion_class is None else self.motion_class[rows]
+        return Histories(self.xyxy[rows], self.dt[rows], self.valid[rows], centre, kind)
+
     @staticmethod
-    def from_lists(boxes: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> Histories:
+    def from_lists(
+        boxes: Sequence[np.ndarray],
+        times: Sequence[np.ndarray],
+        image_sizes: Sequence[tuple[float, float] | None] | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> Histories:
         s = len(boxes)
         xyxy = np.zeros((s, HISTORY_LEN, 4))
         dt = np.zeros((s, HISTORY_LEN))
@@ -125,7 +165,18 @@ class Histories:
         for i in np.flatnonzero(first > 0):
             xyxy[i, : first[i]] = xyxy[i, first[i]]
             dt[i, : first[i]] = dt[i, first[i]]
-        return Histories(xyxy, dt, valid)
+        centres = image_centres(image_sizes) if image_sizes is not None else None
+        kinds = None if classes is None else np.array([motion_class_index([c]) for c in classes], np.int64)
+        return Histories(xyxy, dt, valid, centres, kinds)
+
+
+def image_centres(image_sizes: Sequence[tuple[float, float] | None]) -> np.ndarray:
+    """(S, 2) centres of images of these (width, height) sizes; NaN for None."""
+    out = np.full((len(image_sizes), 2), np.nan)
+    for i, size in enumerate(image_sizes):
+        if size is not None:
+            out[i] = (size[0] / 2, size[1] / 2)
+    return out
 
 
 def cxcywh_at_least_1px(xyxy: np.ndarray) -> np.ndarray:
@@ -135,6 +186,8 @@ def cxcywh_at_least_1px(xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([xyxy[..., 0:2] + wh / 2, wh], axis=-1)
 
 
+# The image offset feature is (x - cx) / h times this (most road users: within +-1).
+POSITION_SCALE = 0.1
 _GLOBAL_OF_LOG_WH = np.array([[0.0, 1.0], [1.0, -1.0]])
 _GLOBAL_OFFSET = np.array([-np.log(100.0), 0.0])
 
@@ -143,7 +196,15 @@ def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
     """Per-step features (S, K, FEATURES) and per-history features (S, GLOBAL_FEATURES).
 
     Positions are relative to the newest box and divided by its height; sizes are log ratios to
-    it; times are in seconds. Nothing depends on the image size, so one model fits any camera.
+    it; times are in seconds. Per history: the newest box's log height and aspect ratio, and its
+    centre's offset from the image centre in its own heights (a tenth of it, within +-5), with a
+    flag that says whether the image is known (zero offset and flag where it is not).
+
+    The offset is what perspective needs: an object at lateral distance X and height H shows at
+    (x - cx) / h = X / H whatever the lens, so as the camera drives past, a box off-centre drifts
+    outward and speeds up as it grows, one in the middle does not. Nothing depends on the focal
+    length or the image size, so one model fits any camera whose optical axis is near the middle
+    of its image.
     """
     wh = np.maximum(h.xyxy[..., 2:4] - h.xyxy[..., 0:2], 1.0)
     centre = h.xyxy[..., 0:2] + wh / 2
@@ -154,8 +215,14 @@ def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
     steps[..., 4] = h.dt
     steps[..., 5] = h.valid
     steps *= h.valid[..., None]
-    glob = np.log(ref_wh[:, 0]) @ _GLOBAL_OF_LOG_WH + _GLOBAL_OFFSET  # log(h / 100), log(w / h)
-    return steps, glob.astype(np.float32)
+    glob = np.zeros((len(h.xyxy), GLOBAL_FEATURES), np.float32)
+    glob[:, 0:2] = np.log(ref_wh[:, 0]) @ _GLOBAL_OF_LOG_WH + _GLOBAL_OFFSET  # log(h / 100), log(w / h)
+    if h.image_centre is not None:
+        known = np.isfinite(h.image_centre[:, 0])
+        offset = (centre[:, -1] - h.image_centre) / ref_wh[:, 0, 1:2]
+        glob[known, 2:4] = np.clip(offset[known] * POSITION_SCALE, -5.0, 5.0)
+        glob[known, 4] = 1.0
+    return steps, glob
 
 
 def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
@@ -221,7 +288,7 @@ def make_samples(
     ground truth they were matched to.
     """
     horizons = np.asarray(horizons_s, np.float64)
-    boxes, times, futures, has, origin = [], [], [], [], []
+    boxes, times, futures, has, origin, sizes, classes = [], [], [], [], [], [], []
     for j, tr in enumerate(trajectories):
         consecutive = np.zeros(len(tr.frame), bool)
         if len(tr.frame) >= MIN_HISTORY:
@@ -238,10 +305,12 @@ def make_samples(
             futures.append(future)
             has.append(present)
             origin.append((j, i))
+            sizes.append(tr.image_size)
+            classes.append(tr.cls)
     if not boxes:
         raise ValueError("no trajectory has 4 consecutive boxes followed by a future box")
     return Samples(
-        Histories.from_lists(boxes, times),
+        Histories.from_lists(boxes, times, sizes if any(z is not None for z in sizes) else None, classes),
         np.array(futures, np.float64),
         np.array(has, bool),
         tuple(float(h) for h in horizons),
@@ -265,11 +334,18 @@ def _future_boxes(tr: Trajectory, when: np.ndarray, interpolate: bool) -> tuple[
 
 
 def histories_from_rings(
-    xyxy: np.ndarray, time_s: np.ndarray, count: np.ndarray, stride: int
+    xyxy: np.ndarray,
+    time_s: np.ndarray,
+    count: np.ndarray,
+    stride: int,
+    image_size: tuple[float, float] | None = None,
+    motion_class: int = -1,
 ) -> tuple[Histories, np.ndarray]:
     """Histories of tracks from their ring buffers (``xyxy`` (n, R, 4), ``time_s`` (n, R),
     ``count`` (n,) boxes ever written), taking every ``stride``-th box back from the newest
-    (thinning to about STEP_S apart, vectorised). Also returns (n,) rows with MIN_HISTORY boxes."""
+    (thinning to about STEP_S apart, vectorised), in frames of ``image_size`` (width, height)
+    where known, of tracks of one ``motion_class`` (index in MOTION_CLASSES; -1: unknown).
+    Also returns (n,) rows with MIN_HISTORY boxes."""
     n, ring = time_s.shape
     ages, reach = _padded_ages(ring, stride)
     count = np.asarray(count)
@@ -281,7 +357,10 @@ def histories_from_rings(
     rows = np.arange(n)[:, None]
     boxes = xyxy[rows, slot].astype(np.float64)
     times = time_s[rows, slot]
-    return Histories(boxes, times - times[:, -1:], valid), valid.sum(axis=1) >= _min_read(ring, stride)
+    centre = None if image_size is None else np.tile(np.array(image_size, np.float64) / 2, (n, 1))
+    kinds = np.full(n, motion_class, np.int64)
+    histories = Histories(boxes, times - times[:, -1:], valid, centre, kinds)
+    return histories, valid.sum(axis=1) >= _min_read(ring, stride)
 
 
 def _ring_ages(ring: int, stride: int) -> np.ndarray:

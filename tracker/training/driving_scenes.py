@@ -194,7 +194,8 @@ def _scene(rng: np.random.Generator, name: str, n: int, fps: float) -> list[Traj
                     boxes.append(box)
             if len(frames) >= 8:
                 frame = np.array(frames)
-                out.append(Trajectory(f"{name}:{k}", frame, frame * dt, np.array(boxes), cls))
+                size = (float(cam.width), float(cam.height))
+                out.append(Trajectory(f"{name}:{k}", frame, frame * dt, np.array(boxes), cls, size))
             k += 1
     return out
 

@@ -10,7 +10,7 @@ on the CPU.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from ..motion.lstm import MotionLSTM
 from ..motion.trajectories import (
     FUTURE_STEPS,
     MIN_HISTORY,
+    MOTION_CLASSES,
     STEP_S,
     Histories,
     Samples,
@@ -61,7 +62,7 @@ def thinned(trajectories: Sequence[Trajectory], every: int) -> list[Trajectory]:
     out = []
     for tr in trajectories:
         keep = tr.frame % every == 0
-        out.append(Trajectory(tr.name, tr.frame[keep] // every, tr.time_s[keep], tr.xyxy[keep], tr.cls))
+        out.append(replace(tr, frame=tr.frame[keep] // every, time_s=tr.time_s[keep], xyxy=tr.xyxy[keep]))
     return out
 
 
@@ -94,6 +95,9 @@ class TrainSettings:
     # Synthetic 3D driving scenes (``driving_scenes``): pedestrians, cyclists and cars filmed
     # by a camera that stops, crawls or cruises.
     driving_scenes: int = 0
+    # This share of training histories is read without the image (no offset from its centre):
+    # the tracker fed detections without a frame size.
+    unknown_image_share: float = 0.2
 
 
 @dataclass
@@ -110,6 +114,8 @@ class TrainResult:
     # After training: the per-step factors of ``calibrate_spread`` and the validation coverage
     # with them, on the histories they were fitted to (matched detections where given).
     spread_scale: list[float] = field(default_factory=list)
+    # After training on KITTI: each motion class's share of the head (``measure_head_share``).
+    head_share: list[float] = field(default_factory=list)
     raw_coverage: float = float("nan")  # the same histories, before the factors
     calibrated_coverage: float = float("nan")
     train_sequences: list[str] = field(default_factory=list)
@@ -136,8 +142,9 @@ def mirror(samples: Samples) -> Samples:
         return out
 
     h = samples.histories
+    centre = None if h.image_centre is None else h.image_centre * np.array([-1.0, 1.0])
     return Samples(
-        Histories(flip(h.xyxy), h.dt, h.valid),
+        Histories(flip(h.xyxy), h.dt, h.valid, centre, h.motion_class),
         flip(samples.future),
         samples.has_future,
         samples.horizons_s,
@@ -151,9 +158,8 @@ def _repeat_rare(samples: Samples, trajectories: Sequence[Trajectory], times: in
         return samples
     rare = np.array([trajectories[j].cls in ("pedestrian", "cyclist") for j in samples.origin[:, 0]])
     idx = np.concatenate([np.arange(len(samples))] + [np.flatnonzero(rare)] * (times - 1))
-    h = samples.histories
     return Samples(
-        Histories(h.xyxy[idx], h.dt[idx], h.valid[idx]),
+        samples.histories[idx],
         samples.future[idx],
         samples.has_future[idx],
         samples.horizons_s,
@@ -162,9 +168,17 @@ def _repeat_rare(samples: Samples, trajectories: Sequence[Trajectory], times: in
 
 
 def _concat(parts: Sequence[Samples]) -> Samples:
+    def centres(h: Histories) -> np.ndarray:
+        return np.full((len(h), 2), np.nan) if h.image_centre is None else h.image_centre
+
+    def kinds(h: Histories) -> np.ndarray:
+        return np.full(len(h), -1, np.int64) if h.motion_class is None else h.motion_class
+
     return Samples(
         Histories(
-            *(np.concatenate([getattr(p.histories, f) for p in parts]) for f in ("xyxy", "dt", "valid"))
+            *(np.concatenate([getattr(p.histories, f) for p in parts]) for f in ("xyxy", "dt", "valid")),
+            np.concatenate([centres(p.histories) for p in parts]),
+            np.concatenate([kinds(p.histories) for p in parts]),
         ),
         np.concatenate([p.future for p in parts]),
         np.concatenate([p.has_future for p in parts]),
@@ -189,6 +203,15 @@ def augment(steps: torch.Tensor, valid_len: torch.Tensor, settings: TrainSetting
     drop = torch.arange(k)[None, :] < (k - keep)[:, None]
     steps[drop] = 0.0
     return steps, noise[:, -1]
+
+
+def without_image(glob: torch.Tensor, settings: TrainSettings, gen: torch.Generator) -> torch.Tensor:
+    """Per-history features with the image offset and its flag cleared in a random
+    ``unknown_image_share`` of rows (``history_features`` without an image)."""
+    drop = torch.rand(len(glob), generator=gen) < settings.unknown_image_share
+    out = glob.clone()
+    out[drop, 2:] = 0.0
+    return out
 
 
 def noisy_like_training(
@@ -324,37 +347,92 @@ def train_motion(
         result.train_loss.append(loss)
         if progress:
             progress(epoch, result.train_loss[-1], result.val_loss[-1])
+    v_kinds = _kinds(val)
+    cal = (aug_steps, v_glob, aug_y, v_mask, v_kinds)
+    if kitti_val and settings.detections:
+        # The tracker feeds the model detections: calibrate on held-back tracks of those.
+        parts = []
+        for folder in settings.detections:
+            detected, truths = detected_trajectories(kitti_root, folder, kitti_val)
+            if detected:
+                parts.append(make_samples(detected, HORIZONS_S, True, truths=truths))
+        if parts:
+            joined = _concat(parts)
+            cal = (*_tensors(joined), _kinds(joined))
+    if kitti_val:
+        # Each class's share of the head, on the held-back sequences' true and detected tracks.
+        both = [torch.cat([a, b]) for a, b in zip((v_steps, v_glob, v_y, v_mask, v_kinds), cal, strict=True)]
+        result.head_share = measure_head_share(model, *both).tolist()
     if model.spread:
-        cal = (aug_steps, v_glob, aug_y, v_mask)
-        if kitti_val and settings.detections:
-            # The tracker feeds the model detections: calibrate on held-back tracks of those.
-            parts = []
-            for folder in settings.detections:
-                detected, truths = detected_trajectories(kitti_root, folder, kitti_val)
-                if detected:
-                    parts.append(make_samples(detected, HORIZONS_S, True, truths=truths))
-            if parts:
-                cal = _tensors(_concat(parts))
         with torch.inference_mode():
-            result.raw_coverage = spread_coverage(*model.forward_with_spread(cal[0], cal[1]), cal[2], cal[3])
+            result.raw_coverage = spread_coverage(*model.forward_with_spread(*cal[:2], cal[4]), *cal[2:4])
         result.spread_scale = calibrate_spread(model, *cal).tolist()
         with torch.inference_mode():
             result.calibrated_coverage = spread_coverage(
-                *model.forward_with_spread(cal[0], cal[1]), cal[2], cal[3]
+                *model.forward_with_spread(*cal[:2], cal[4]), *cal[2:4]
             )
     return result.__class__(**{**vars(result), "model": model.eval()})
 
 
+def _kinds(samples: Samples) -> torch.Tensor:
+    """(S,) each sample's index in MOTION_CLASSES (-1: unknown)."""
+    h = samples.histories
+    return torch.from_numpy(np.full(len(h), -1, np.int64) if h.motion_class is None else h.motion_class)
+
+
+# The shares of the head's correction tried per class, and the fewest held-back samples of a
+# class that decide its share (fewer: the whole correction, as trained).
+HEAD_SHARES = np.linspace(0.0, 1.0, 11)
+MIN_SHARE_SAMPLES = 200
+
+
+def measure_head_share(
+    model: MotionLSTM,
+    steps: torch.Tensor,
+    glob: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    kinds: torch.Tensor,
+) -> np.ndarray:
+    """Set ``model.head_share``: per motion class, the share of the head's correction (of
+    HEAD_SHARES) whose boxes have the least mean centre error over the future steps of these
+    held-back samples; returns the shares (MOTION_CLASSES, then unknown: 1). A measured
+    choice between the network's prediction and the path it corrects, for each class."""
+    model.eval()
+    with torch.no_grad():
+        boxes, base, _ = model.forward_paths(steps, glob)
+        share = np.ones(len(MOTION_CLASSES) + 1)
+        for c in range(len(MOTION_CLASSES)):
+            rows = kinds == c
+            if int(rows.sum()) < MIN_SHARE_SAMPLES:
+                continue
+            m = mask[rows].float()
+            errors = []
+            for a in HEAD_SHARES:
+                pred = base[rows] + float(a) * (boxes[rows] - base[rows])
+                err = torch.linalg.vector_norm(pred[..., :2] - target[rows][..., :2], dim=-1)
+                errors.append(float((err * m).sum() / m.sum().clamp(min=1)))
+            share[c] = HEAD_SHARES[int(np.argmin(errors))]
+        model.head_share.copy_(torch.from_numpy(share).float())
+    return share
+
+
 def calibrate_spread(
-    model: MotionLSTM, steps: torch.Tensor, glob: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    model: MotionLSTM,
+    steps: torch.Tensor,
+    glob: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    kinds: torch.Tensor | None = None,
 ) -> np.ndarray:
     """Set ``model.spread_scale`` so that, per future step, the SPREAD_QUANTILE share of the
-    coordinates of these (held-back) samples falls within the spread; returns the factors.
+    coordinates of these (held-back) samples falls within the spread around the boxes (with
+    ``kinds``, as each class's ``head_share`` makes them); returns the factors.
     Split conformal calibration: one number per step, so it carries to unseen tracks."""
     model.eval()
     with torch.no_grad():
         model.spread_scale.fill_(1.0)
-        pred, spread = model.forward_with_spread(steps, glob)
+        pred, spread = model.forward_with_spread(steps, glob, kinds)
         ratio = (target - pred).abs() / spread.clamp(min=1e-9)
         scale = torch.ones(FUTURE_STEPS)
         for k in range(FUTURE_STEPS):
@@ -375,7 +453,7 @@ def _train_epoch(model, optimiser, data, settings: TrainSettings, rng, gen) -> f
         idx = order[start : start + settings.batch_size]
         steps, shift = augment(x_steps[idx], x_len[idx], settings, gen)
         target = y[idx] - shift[:, None, :]
-        pred, spread = model.forward_with_spread(steps, x_glob[idx])
+        pred, spread = model.forward_with_spread(steps, without_image(x_glob[idx], settings, gen))
         loss = loss_fn(pred, target, mask[idx])
         optimiser.zero_grad()
         extra = spread_loss(pred, spread, target, mask[idx]) if spread is not None else 0.0
@@ -406,7 +484,13 @@ def save_checkpoint(model: MotionLSTM, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    state = {"hidden": model.hidden, "residual": model.residual, "spread": model.spread}
+    state = {
+        "hidden": model.hidden,
+        "residual": model.residual,
+        "spread": model.spread,
+        "global_features": model.global_features,
+        "base": model.base,
+    }
     torch.save({**state, "state_dict": model.state_dict()}, tmp)
     tmp.replace(path)
 
