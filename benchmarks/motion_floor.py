@@ -10,6 +10,10 @@ and horizon of:
 - ``kalman`` and ``lstm``, as ``track eval-motion`` scores them;
 - ``line K``: a least-squares line through the last K boxes of the history the LSTM reads
   (K = 2 ... 10): the constant-velocity predictors, from the most reactive to the smoothest;
+- ``lstm base path``: the path the LSTM's head corrects, alone (``MotionLSTM.base_path``; for
+  the shipped weights, steady motion relative to a pinhole camera fitted to the history), and
+  ``lstm, whole head``: the network with all of its head's correction, whatever its class's
+  measured ``head_share`` (``lstm`` keeps that share);
 - ``present velocity known``: an oracle that knows where the object is at t and how fast it
   moves then, from a line through its true boxes at t-2..t+2 (two of them in the future), and
   goes on in a straight line. Beyond two frames ahead its error is what the next second's
@@ -39,10 +43,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import torch  # noqa: E402
+
 from tracker.config import MotionConfig  # noqa: E402
 from tracker.eval.motion import kalman_predictions  # noqa: E402
 from tracker.motion.lstm import LSTMPredictor  # noqa: E402
-from tracker.motion.trajectories import Samples, kitti_trajectories, make_samples  # noqa: E402
+from tracker.motion.trajectories import (  # noqa: E402
+    FUTURE_STEPS,
+    Histories,
+    Samples,
+    boxes_from_targets,
+    history_features,
+    interpolate_steps,
+    kitti_trajectories,
+    make_samples,
+)
 
 CLASSES = ("car", "pedestrian", "cyclist")
 MIN_OTHERS = 2
@@ -62,6 +77,20 @@ def line_fit_centres(samples: Samples, boxes: int) -> np.ndarray:
     velocity /= np.maximum((w * dt * dt).sum(1), 1e-9)[:, None]
     ahead = np.asarray(samples.horizons_s)
     return c_mean[:, None] + velocity[:, None] * (ahead[None, :, None] - t_mean[:, None, None])
+
+
+def network_centres(predictor: LSTMPredictor, histories: Histories, ahead_s: np.ndarray) -> dict:
+    """(S, H, 2) centres of the LSTM's base path alone and of the network with its whole head."""
+    steps, glob = history_features(histories)
+    with torch.inference_mode():
+        boxes, base, _ = predictor.model.forward_paths(torch.from_numpy(steps), torch.from_numpy(glob))
+    out = {}
+    for name, rel in (("lstm base path", base), ("lstm, whole head", boxes)):
+        targets = np.zeros((len(histories), FUTURE_STEPS + 1, 4))
+        targets[:, 1:] = rel.numpy()
+        path = interpolate_steps(boxes_from_targets(histories.xyxy[:, -1], targets), ahead_s)
+        out[name] = (path[..., 0:2] + path[..., 2:4]) / 2
+    return out
 
 
 def present_velocity_centres(trajectories, samples: Samples, half: int = 2) -> np.ndarray:
@@ -117,10 +146,12 @@ def main() -> None:
     group = np.char.add(np.char.add(frame, ":"), cls)
     truth = (samples.future[..., 0:2] + samples.future[..., 2:4]) / 2
     kalman_boxes, _ = kalman_predictions(trajectories, samples, MotionConfig())
-    lstm_boxes = LSTMPredictor(args.weights).predict(samples.histories, np.asarray(samples.horizons_s))
+    predictor = LSTMPredictor(args.weights)
+    lstm_boxes = predictor.predict(samples.histories, np.asarray(samples.horizons_s))
     centres = {
         "kalman": (kalman_boxes[..., 0:2] + kalman_boxes[..., 2:4]) / 2,
         "lstm": (lstm_boxes[..., 0:2] + lstm_boxes[..., 2:4]) / 2,
+        **network_centres(predictor, samples.histories, np.asarray(samples.horizons_s)),
     }
     for k in (2, 3, 4, 6, 8, 10):
         centres[f"line {k}"] = line_fit_centres(samples, k)
