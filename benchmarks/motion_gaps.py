@@ -40,7 +40,7 @@ def gap_predictions(data: Path, detections: str, kalman: KalmanBoxModel, lstm: L
             if tr.frame[i + 1] - tr.frame[i] < 2:
                 continue
             picked = select_history(tr.time_s, i + 1, i)
-            history = Histories.from_lists([tr.xyxy[picked]], [tr.time_s[picked]])
+            history = Histories.from_lists([tr.xyxy[picked]], [tr.time_s[picked]], [tr.image_size], [tr.cls])
             ahead = float(tr.time_s[i + 1] - tr.time_s[i])
             mean = kalman.freeze_size(means[i : i + 1].copy(), np.array([True]))
             k_box = kalman.boxes(kalman.predict(mean, covs[i : i + 1], ahead)[0])[0]

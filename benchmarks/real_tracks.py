@@ -39,7 +39,10 @@ def score_variant(cache, labels, class_names, overrides: list[str]) -> dict:
         tracker = Tracker(config.tracker, class_names)
         seen: set[int] = set()
         for frame, dets, warp in frames:
-            tracks = tracker.update(dets, frame.time_s, warp if config.camera_motion.enabled else None)
+            size = (frame.image.shape[1], frame.image.shape[0])  # as the pipeline gives it
+            tracks = tracker.update(
+                dets, frame.time_s, warp if config.camera_motion.enabled else None, image_size=size
+            )
             seen.update(tracks.id.tolist())
             if frame.index in labels[clip]:
                 names = [class_names[c] for c in tracks.class_id]

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tracker import Detections, Tracker, load_config  # noqa: E402
 from tracker.config_tracker import ScoreMap  # noqa: E402
-from tracker.formats import KITTI_CLASSES  # noqa: E402
+from tracker.formats import KITTI_CLASSES, KITTI_IMAGE_SIZE  # noqa: E402
 
 
 def best_fps(sequences: list[list[Detections]], config, fps: float, repeats: int) -> float:
@@ -38,7 +38,7 @@ def best_fps(sequences: list[list[Detections]], config, fps: float, repeats: int
         for seq in sequences:
             tracker = Tracker(config, KITTI_CLASSES)
             for i, dets in enumerate(seq):
-                tracker.update(dets, time_s=i / fps)
+                tracker.update(dets, time_s=i / fps, image_size=KITTI_IMAGE_SIZE)
         best = min(best, time.perf_counter() - start)
     return frames / best
 

@@ -350,12 +350,16 @@ def test_onnxruntime_and_torch_give_the_same_predictions():
     fast, plain = LSTMPredictor(), LSTMPredictor(runtime="torch")
     rng = np.random.default_rng(0)
     h = straight_histories(7, steps=8)
-    h = Histories(h.xyxy + rng.normal(0, 1.5, h.xyxy.shape), h.dt, h.valid)
+    centre = np.tile([[320.0, 240.0]], (7, 1))
+    centre[6] = np.nan  # one history without its image
+    kinds = np.array([0, 1, 2, -1, 1, 0, 1])  # every class, and unknown
+    noisy = h.xyxy + rng.normal(0, 1.5, h.xyxy.shape)
     ahead = np.array([0.1, 0.35, 1.0])
-    boxes, spread = fast.predict_with_spread(h, ahead)
-    boxes_t, spread_t = plain.predict_with_spread(h, ahead)
-    np.testing.assert_allclose(boxes, boxes_t, atol=1e-3)
-    np.testing.assert_allclose(spread, spread_t, rtol=1e-3, atol=1e-5)
+    for given in (Histories(noisy, h.dt, h.valid), Histories(noisy, h.dt, h.valid, centre, kinds)):
+        boxes, spread = fast.predict_with_spread(given, ahead)
+        boxes_t, spread_t = plain.predict_with_spread(given, ahead)
+        np.testing.assert_allclose(boxes, boxes_t, atol=1e-3)
+        np.testing.assert_allclose(spread, spread_t, rtol=1e-3, atol=1e-5)
     with pytest.raises(ValueError, match="runtime"):
         LSTMPredictor(runtime="tensorrt")
 
@@ -594,14 +598,18 @@ def test_weights_from_before_the_image_offset_load_and_ignore_it(tmp_path):
     save_checkpoint(old, path)
     state = torch.load(path, weights_only=True)
     del state["global_features"], state["base"]  # as written before the offset existed
+    del state["state_dict"]["head_share"]
     torch.save(state, path)
     predictor = LSTMPredictor(path, runtime="torch")
+    np.testing.assert_array_equal(predictor.model.head_share.numpy(), 1.0)
     assert predictor.model.global_features == 2
     assert predictor.model.base == "line"  # nor the paths that came with it
     h = straight_histories(3)
-    placed = Histories(h.xyxy, h.dt, h.valid, np.tile([[320.0, 240.0]], (3, 1)))
+    placed = Histories(h.xyxy, h.dt, h.valid, np.tile([[320.0, 240.0]], (3, 1)), np.array([0, 1, 2]))
     ahead = np.array([0.5, 1.0])
     np.testing.assert_array_equal(predictor.predict(h, ahead), predictor.predict(placed, ahead))
+    onnx = LSTMPredictor(path)
+    np.testing.assert_allclose(onnx.predict(placed, ahead), predictor.predict(h, ahead), atol=1e-3)
     # A new network reads the offset.
     new = LSTMPredictor.from_model(MotionLSTM(hidden=8))
     assert not np.allclose(new.predict(h, ahead), new.predict(placed, ahead))
@@ -683,6 +691,7 @@ def test_each_class_keeps_the_share_of_the_head_that_held_back_tracks_measure():
     h = straight_histories(2 * n + 5)
     kinds = torch.tensor([0] * n + [1] * n + [2] * 5)  # cars, pedestrians, a few cyclists
     steps, glob = map(torch.from_numpy, history_features(h))
+    glob[:, 2:] = torch.tensor([0.0, 0.0, 1.0])  # at the centre of a known image
     with torch.no_grad():
         boxes, base, _ = net.forward_paths(steps, glob)
     # Cars truly go where the head says; pedestrians where the base path goes.
@@ -690,12 +699,33 @@ def test_each_class_keeps_the_share_of_the_head_that_held_back_tracks_measure():
     mask = torch.ones(len(h), FUTURE_STEPS, dtype=torch.bool)
     share = measure_head_share(net, steps, glob, target, mask, kinds)
     np.testing.assert_allclose(share, [1.0, 0.0, 1.0, 1.0])  # too few cyclists to decide
-    # Predictors apply each history's class share.
+    # Predictors apply each history's class share where its image is known (the shares were
+    # measured on the pinhole path); without the image, or the class, the whole head.
     predictor = LSTMPredictor.from_model(net)
     ahead = np.array([1.0])
-    classes = Histories(h.xyxy, h.dt, h.valid, None, kinds.numpy())
+    centre = np.tile([[320.0, 240.0]], (len(h), 1))
+    classes = Histories(h.xyxy, h.dt, h.valid, centre, kinds.numpy())
     shared = predictor.predict(classes, ahead)
-    whole = predictor.predict(h, ahead)  # class unknown: the whole head
+    whole = predictor.predict(Histories(h.xyxy, h.dt, h.valid, centre), ahead)
+    blind = Histories(h.xyxy, h.dt, h.valid, np.full_like(centre, np.nan), kinds.numpy())
+    np.testing.assert_array_equal(predictor.head_shares(blind), 1.0)
     base_x = whole[:, 0, 0] - 0.5 * (h.xyxy[:, -1, 3] - h.xyxy[:, -1, 1])  # half a height less
     np.testing.assert_allclose(shared[:n, 0], whole[:n, 0], atol=1e-4)
     np.testing.assert_allclose(shared[n : 2 * n, 0, 0], base_x[n : 2 * n], atol=1e-3)
+
+
+def test_a_new_frame_size_makes_the_memoised_paths_be_predicted_again():
+    memo, _, model, _, hist, ring_s, count, mean, cov = _memo_and_plain("lstm")
+    ids = np.array([1, 2])
+
+    def step(size):
+        history = TrackHistory(hist.xyxy.copy(), ring_s, count, ids, image_size=size)
+        return model.predict(mean.copy(), cov.copy(), 0.1, history, now_s=HISTORY_LEN * 0.1)[0]
+
+    first = step((640, 480))
+    assert memo.histories_run == 2
+    step((640, 480))
+    assert memo.histories_run == 2  # unchanged boxes and size: the memo answers
+    moved = step((1280, 720))
+    assert memo.histories_run == 4  # the boxes sit elsewhere in the new frame
+    assert not np.allclose(moved, first)

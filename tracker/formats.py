@@ -19,7 +19,9 @@ from .structures import Detections, Tracks
 # Every type of the KITTI devkit (Car ... Misc, DontCare) and ``Person``, which real tracking
 # labels use for a person sitting (TrackEval's Kitti2DBox: a pedestrian distractor). New types
 # go at the end, so that class ids stay what they were.
-# KITTI's camera images: 1242 x 375 pixels in most sequences (1224-1242 x 370-376 in all).
+# KITTI's camera images: 1242 x 375 pixels in most sequences (1224-1242 x 370-376 in all). The
+# learned motion model takes the image centre, (621, 187.5), for the optical axis; KITTI's
+# calibration puts it some 10 px left and 15 px higher, within the model's tolerance.
 KITTI_IMAGE_SIZE = (1242.0, 375.0)
 KITTI_CLASSES = ("car", "van", "truck", "pedestrian", "person_sitting", "cyclist", "tram", "misc", "person")
 _KITTI_TYPE_NAMES = {name: name.capitalize() for name in KITTI_CLASSES}

@@ -119,7 +119,8 @@ class TrackHistory:
 
 class _Path(NamedTuple):
     """A track's memoised prediction: valid while its box count, the stride and the camera
-    warp generation are unchanged (the relative targets outlive a warp, the table does not)."""
+    warp generation are unchanged (the relative targets outlive a warp, the table does not),
+    and the frame size with them (a new size clears every memo)."""
 
     count: int
     stride: int
@@ -135,11 +136,13 @@ class LearnedBoxModel(KalmanBoxModel):
     A lost track's observed boxes do not change while it is lost, and neither does the
     network's answer for them: it is computed once, kept as a table of the path in pixels, and
     reused, keyed by track id and box count. A camera warp moves the boxes; the network's
-    answer relative to the newest box stays (the small roll a driving camera adds is ignored)
-    and only the table is rebuilt. With ``hybrid``, tracks seen in the previous frame take the
-    Kalman prediction alone, so the network runs only when a track has just been missed.
-    Wherever the LSTM serves a track (with ``lstm``: every track with a long enough history)
-    it also sets the state's rates to those of its predicted path.
+    answer relative to the newest box stays (the small roll a driving camera adds, and the
+    warp's shift of the box's offset from the image centre, a few pixels a frame against the
+    many box heights the offset is read in, are ignored) and only the table is rebuilt. With
+    ``hybrid``, tracks seen in the previous frame take the Kalman prediction alone, so the
+    network runs only when a track has just been missed. Wherever the LSTM serves a track
+    (with ``lstm``: every track with a long enough history) it also sets the state's rates to
+    those of its predicted path.
     """
 
     # The state is the Kalman filter's, with one more row of ``cov``: the centre variance of
@@ -159,6 +162,7 @@ class LearnedBoxModel(KalmanBoxModel):
         self._spread = predictor.has_spread  # read every frame: not through torch's getattr
         self._frame_dt = STEP_S
         self._memo: dict[int, _Path] = {}  # track id -> its path
+        self._image_size: tuple[float, float] | None = None  # the frame size the memo holds for
         self._generation = 0  # camera warps so far
 
     def _stride(self, dt: float) -> int:
@@ -228,6 +232,9 @@ class LearnedBoxModel(KalmanBoxModel):
         rows = rows[usable_rings(history.count[rows], history.time_s.shape[1], stride)]
         if len(rows) == 0:
             return np.zeros((0, FUTURE_STEPS + 1, 10)), rows
+        if history.image_size != self._image_size:  # the answers depend on it
+            self._memo.clear()
+            self._image_size = history.image_size
         if history.ids is None:
             targets, spreads = self._network(history, stride, rows)
             return path_tables(history.newest(rows)[0], targets, spreads), rows

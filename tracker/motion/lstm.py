@@ -1,7 +1,8 @@
 """LSTM trajectory predictor: from a track's recent boxes, its boxes over the next second.
 
 Input: the history features of ``trajectories.history_features`` (positions relative to the
-newest box, in units of its height; log size ratios; time offsets). Output: the box at each of
+newest box, in units of its height; log size ratios; time offsets; the newest box's size,
+shape and offset from the image centre where the frame size is known). Output: the box at each of
 ``FUTURE_STEPS`` steps of ``STEP_S`` seconds, in the same relative units. Predictions for any
 other time ahead are interpolated between those steps, so one model serves any frame rate.
 
@@ -49,9 +50,11 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "motion_lstm.pt"
 class MotionLSTM(nn.Module):
     """LSTM over the history, then a small head that outputs (FUTURE_STEPS, 4) offsets.
 
-    With ``residual`` the head corrects a constant-velocity line fitted to the last
-    ``FIT_STEPS`` boxes instead of predicting from scratch: slow and steady objects (a parked
-    car seen from a car at rest, a walking pedestrian) then start from the right answer.
+    With ``residual`` the head corrects a path worked out from the history (``base_path``:
+    a line through the last ``FIT_STEPS`` boxes, the same sped up as the box grows, or steady
+    motion seen through a pinhole camera) instead of predicting from scratch: slow and steady
+    objects (a parked car seen from a car at rest, a walking pedestrian) then start from the
+    right answer. Predictors keep each class's ``head_share`` of the correction.
     """
 
     FIT_STEPS = 4
@@ -95,7 +98,7 @@ class MotionLSTM(nn.Module):
             # the tracks the network was fitted to, so the head alone under-covers there.
             self.register_buffer("spread_scale", torch.ones(FUTURE_STEPS))
         # The share of the head's correction kept per motion class (MOTION_CLASSES, then
-        # unknown), measured on held-back tracks after training
+        # unknown) where the image is known, measured on held-back tracks after training
         # (``training.motion.measure_head_share``): where the head's lesson does not carry to
         # unseen tracks of a class, its base path alone predicts better.
         self.register_buffer("head_share", torch.ones(len(MOTION_CLASSES) + 1))
@@ -109,11 +112,13 @@ class MotionLSTM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The boxes of ``forward`` and their spreads (B, FUTURE_STEPS, 4), in the same relative
         units (None without ``spread``). With ``kinds`` (B,), each history's index in
-        MOTION_CLASSES (-1: unknown), the boxes keep only their class's ``head_share`` of the
-        head's correction (as predictors give them); without, all of it (as trained)."""
+        MOTION_CLASSES (-1: unknown), the boxes of histories whose image is known keep only
+        their class's ``head_share`` of the head's correction (as predictors give them);
+        without, all of it (as trained)."""
         boxes, base, spread = self.forward_paths(steps, glob)
         if kinds is not None:
             share = self.head_share[torch.where(kinds >= 0, kinds, len(MOTION_CLASSES))]
+            share = torch.where(glob[:, 4] > 0.5, share, torch.ones_like(share))
             boxes = base + share[:, None, None] * (boxes - base)
         return boxes, spread
 
@@ -301,11 +306,13 @@ class LSTMPredictor:
         return boxes.numpy(), base.numpy(), (rel.numpy() if spread and rel is not None else None)
 
     def head_shares(self, histories: Histories) -> np.ndarray:
-        """(S,) the share of the head's correction each history gets, by its motion class."""
+        """(S,) the share of the head's correction each history gets: its motion class's where
+        its image is known (the shares were measured on the pinhole path), the whole otherwise."""
         share = self.model.head_share.numpy()
-        if histories.motion_class is None:
+        if histories.motion_class is None or histories.image_centre is None:
             return np.full(len(histories), share[-1])
-        return share[np.where(histories.motion_class >= 0, histories.motion_class, len(share) - 1)]
+        kind = np.where(histories.motion_class >= 0, histories.motion_class, len(share) - 1)
+        return np.where(np.isfinite(histories.image_centre[:, 0]), share[kind], 1.0)
 
     def predict_steps(self, histories: Histories) -> np.ndarray:
         """(S, FUTURE_STEPS + 1, 4) xyxy boxes at 0, STEP_S, ..., FUTURE_STEPS*STEP_S ahead
@@ -318,7 +325,8 @@ class LSTMPredictor:
         """The network's own output for each history: (S, FUTURE_STEPS + 1, 4) targets relative
         to the newest box (``trajectories.future_targets``; row 0, the newest box, is zero)
         and, with ``spread``, their spreads in the same units (None without). Relative targets
-        stay valid when the camera's motion moves the whole history (``to_pixels``)."""
+        stay valid when the camera's motion moves the whole history (``to_pixels``), but for the
+        small shift of its offset from the image centre."""
         targets = np.zeros((len(histories), FUTURE_STEPS + 1, 4))
         if len(histories) == 0:
             return targets, (targets.copy() if spread else None)

@@ -203,8 +203,8 @@ def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
     The offset is what perspective needs: an object at lateral distance X and height H shows at
     (x - cx) / h = X / H whatever the lens, so as the camera drives past, a box off-centre drifts
     outward and speeds up as it grows, one in the middle does not. Nothing depends on the focal
-    length or the image size, so one model fits any camera whose optical axis is near the middle
-    of its image.
+    length, and the image size only through its centre, so one model fits any camera whose
+    optical axis is near the middle of its image.
     """
     wh = np.maximum(h.xyxy[..., 2:4] - h.xyxy[..., 0:2], 1.0)
     centre = h.xyxy[..., 0:2] + wh / 2
