@@ -161,7 +161,9 @@ class MotionLSTM(nn.Module):
         distance over object height) both change linearly with time, whatever the lens.
         ``offset`` (B, 2): the newest box's (x - cx) / h and (y - cy) / h. Lines through the
         newest box; the height is held within half and twice the newest one (a line in 1/h
-        reaches zero as the object reaches the camera). The width keeps the line's rate."""
+        reaches zero as the object reaches the camera). The width keeps the line's rate. The
+        offset comes from the features, clipped beyond 50 box heights (a far, small box at the
+        image's edge), where the path is then slightly off."""
         t, valid = steps[..., 4], steps[..., 5]
         q = torch.exp(-steps[..., 3])  # h_newest / h
         u = (steps[..., 0:2] + offset[:, None, :]) * q[..., None]  # (x - cx) / h, in newest heights
