@@ -286,6 +286,7 @@ class LSTMPredictor:
             raise _missing(path)
         key = (str(path.resolve()), path.stat().st_mtime_ns)
         self.model = _loaded(*key)
+        self._share = self.model.head_share.numpy().copy()  # read per call: not through torch
         # One session per weights file and process: a tracker per stream or per class group
         # would otherwise export the network again (about 70 ms each).
         self._session = _session(*key) if runtime == "onnxruntime" else None
@@ -295,6 +296,7 @@ class LSTMPredictor:
         """A predictor running ``model`` as it is, in torch (a network fresh from training)."""
         predictor = cls.__new__(cls)
         predictor.model, predictor._session = model.eval(), None
+        predictor._share = model.head_share.numpy().copy()
         return predictor
 
     def _forward(
@@ -310,11 +312,11 @@ class LSTMPredictor:
     def head_shares(self, histories: Histories) -> np.ndarray:
         """(S,) the share of the head's correction each history gets: its motion class's where
         its image is known (the shares were measured on the pinhole path), the whole otherwise."""
-        share = self.model.head_share.numpy()
+        share = self._share
         if histories.motion_class is None or histories.image_centre is None:
-            return np.full(len(histories), share[-1])
-        kind = np.where(histories.motion_class >= 0, histories.motion_class, len(share) - 1)
-        return np.where(np.isfinite(histories.image_centre[:, 0]), share[kind], 1.0)
+            return np.ones(len(histories))
+        shares = share[histories.motion_class]  # -1, unknown, is the last
+        return np.where(np.isfinite(histories.image_centre[:, 0]), shares, 1.0)
 
     def predict_steps(self, histories: Histories) -> np.ndarray:
         """(S, FUTURE_STEPS + 1, 4) xyxy boxes at 0, STEP_S, ..., FUTURE_STEPS*STEP_S ahead
@@ -334,7 +336,7 @@ class LSTMPredictor:
             return targets, (targets.copy() if spread else None)
         out, base, rel = self._forward(*history_features(histories), spread)
         share = self.head_shares(histories)
-        targets[:, 1:] = out if (share == 1.0).all() else base + share[:, None, None] * (out - base)
+        targets[:, 1:] = out if share.min() == 1.0 else base + share[:, None, None] * (out - base)
         if rel is None:
             return targets, None
         spreads = np.zeros_like(targets)

@@ -218,10 +218,10 @@ def history_features(h: Histories) -> tuple[np.ndarray, np.ndarray]:
     glob = np.zeros((len(h.xyxy), GLOBAL_FEATURES), np.float32)
     glob[:, 0:2] = np.log(ref_wh[:, 0]) @ _GLOBAL_OF_LOG_WH + _GLOBAL_OFFSET  # log(h / 100), log(w / h)
     if h.image_centre is not None:
-        known = np.isfinite(h.image_centre[:, 0])
-        offset = (centre[:, -1] - h.image_centre) / ref_wh[:, 0, 1:2]
-        glob[known, 2:4] = np.clip(offset[known] * POSITION_SCALE, -5.0, 5.0)
-        glob[known, 4] = 1.0
+        offset = (centre[:, -1] - h.image_centre) * (POSITION_SCALE / ref_wh[:, 0, 1:2])
+        known = np.isfinite(offset[:, 0])
+        glob[:, 2:4] = np.clip(np.where(known[:, None], offset, 0.0), -5.0, 5.0)
+        glob[:, 4] = known
     return steps, glob
 
 
