@@ -351,15 +351,19 @@ def test_onnxruntime_and_torch_give_the_same_predictions():
     rng = np.random.default_rng(0)
     h = straight_histories(7, steps=8)
     centre = np.tile([[320.0, 240.0]], (7, 1))
-    centre[6] = np.nan  # one history without its image
+    mixed = centre.copy()
+    mixed[6] = np.nan  # one history without its image
     kinds = np.array([0, 1, 2, -1, 1, 0, 1])  # every class, and unknown
     noisy = h.xyxy + rng.normal(0, 1.5, h.xyxy.shape)
     ahead = np.array([0.1, 0.35, 1.0])
-    for given in (Histories(noisy, h.dt, h.valid), Histories(noisy, h.dt, h.valid, centre, kinds)):
+    # No image, every image, some: each has its own graph (only the paths it needs).
+    for c in (None, centre, mixed):
+        given = Histories(noisy, h.dt, h.valid, c, None if c is None else kinds)
         boxes, spread = fast.predict_with_spread(given, ahead)
         boxes_t, spread_t = plain.predict_with_spread(given, ahead)
         np.testing.assert_allclose(boxes, boxes_t, atol=1e-3)
         np.testing.assert_allclose(spread, spread_t, rtol=1e-3, atol=1e-5)
+    assert set(fast._sessions) == {False, True, None}
     with pytest.raises(ValueError, match="runtime"):
         LSTMPredictor(runtime="tensorrt")
 
@@ -677,6 +681,19 @@ def test_the_projective_path_is_exact_for_steady_motion_seen_through_a_pinhole()
         blind = predictor.predict(Histories(placed.xyxy, placed.dt, placed.valid), ahead)[0]
         if speed[1] < 0:
             assert np.abs(centre(blind) - centre(truth))[-1, 0] > 1.0
+
+
+def test_a_base_path_for_known_or_unknown_images_alone_is_the_per_history_one():
+    past = np.arange(-HISTORY_LEN + 1, 1) * STEP_S
+    boxes = [pinhole_track(past, lateral, (0.5, -6.0)) for lateral in (-4.0, 1.0, 5.0)]
+    net = MotionLSTM(hidden=8)
+    paths = {}
+    for size, image in (((1280, 720), True), (None, False)):
+        h = Histories.from_lists(boxes, [past] * 3, None if size is None else [size] * 3)
+        steps, glob = map(torch.from_numpy, history_features(h))
+        paths[image] = net.base_path(steps, glob, image)
+        torch.testing.assert_close(paths[image], net.base_path(steps, glob))
+    assert not torch.allclose(paths[True], paths[False])  # the pinhole path and the growing line
 
 
 def test_each_class_keeps_the_share_of_the_head_that_held_back_tracks_measure():

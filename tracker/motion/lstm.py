@@ -123,13 +123,13 @@ class MotionLSTM(nn.Module):
         return boxes, spread
 
     def forward_paths(
-        self, steps: torch.Tensor, glob: torch.Tensor
+        self, steps: torch.Tensor, glob: torch.Tensor, image: bool | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """The boxes and spreads of ``forward_with_spread`` and the base path the boxes correct
-        (zero without ``residual``), all (B, FUTURE_STEPS, 4)."""
+        (zero without ``residual``), all (B, FUTURE_STEPS, 4). ``image`` as in ``base_path``."""
         state = self._encode(steps, glob)
         out = self.head(state).view(-1, FUTURE_STEPS, 4)
-        base = self.base_path(steps, glob) if self.residual else torch.zeros_like(out)
+        base = self.base_path(steps, glob, image) if self.residual else torch.zeros_like(out)
         if not self.spread:
             return out + base, base, None
         log_spread = self.spread_head(state.detach()).view(-1, FUTURE_STEPS, 4)
@@ -140,19 +140,24 @@ class MotionLSTM(nn.Module):
         _, (h, _) = self.lstm(steps)
         return torch.cat([h[-1], glob[:, : self.global_features]], dim=1)
 
-    def base_path(self, steps: torch.Tensor, glob: torch.Tensor) -> torch.Tensor:
+    def base_path(self, steps: torch.Tensor, glob: torch.Tensor, image: bool | None = None) -> torch.Tensor:
         """(B, FUTURE_STEPS, 4) the boxes the residual head corrects, in the targets' units:
         ``line``, the line's rates carried on; ``growth``, its positions sped up as the box
         grows (``line_path``); ``projective``, an object at a steady speed relative to the
-        camera (``projective_path``) where the image is known, ``growth`` where it is not."""
+        camera (``projective_path``) where the image is known, ``growth`` where it is not.
+
+        ``image``: whether every history's image is known (True) or none's is (False), so that
+        only that path is computed (an exported graph then runs fewer operations); None reads
+        each history's flag."""
         rates = self.line_fit(steps)
         if self.base == "line":
             return rates[:, None, :] * self.ahead_s[None, :, None]
-        path = self.line_path(rates)
-        if self.base == "projective":
-            known = glob[:, 4:5, None] > 0.5
-            path = torch.where(known, self.projective_path(steps, glob[:, 2:4] / POSITION_SCALE, rates), path)
-        return path
+        if self.base == "growth" or image is False:
+            return self.line_path(rates)
+        pinhole = self.projective_path(steps, glob[:, 2:4] / POSITION_SCALE, rates)
+        if image:
+            return pinhole
+        return torch.where(glob[:, 4:5, None] > 0.5, pinhole, self.line_path(rates))
 
     def projective_path(self, steps: torch.Tensor, offset: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """The path of an object moving at a steady speed relative to a pinhole camera whose
@@ -231,23 +236,25 @@ def load_motion_lstm(path: str | Path | None = None) -> MotionLSTM:
 class _Outputs(nn.Module):
     """The network's boxes, base paths and spreads as one plain output tuple, for the exporter."""
 
-    def __init__(self, model: MotionLSTM) -> None:
+    def __init__(self, model: MotionLSTM, image: bool | None) -> None:
         super().__init__()
-        self.model = model
+        self.model, self.image = model, image
 
     def forward(self, steps: torch.Tensor, glob: torch.Tensor):
-        boxes, base, spread = self.model.forward_paths(steps, glob)
+        boxes, base, spread = self.model.forward_paths(steps, glob, self.image)
         return (boxes, base, spread) if spread is not None else (boxes, base)
 
 
 _EXPORT_LOCK = threading.Lock()
 
 
-def _session(path: str, mtime_ns: int):
-    """An onnxruntime session of the weights at ``path`` (as of ``mtime_ns``), made once per
-    process (torch's exporter is not thread-safe; running a session from several threads is)."""
+def _shared_session(path: str, mtime_ns: int, image: bool | None):
+    """An onnxruntime session of the weights at ``path`` (as of ``mtime_ns``) for histories
+    whose images are all known, none known or either (``image``: True, False, None; see
+    ``MotionLSTM.base_path``), made once per process (torch's exporter is not thread-safe;
+    running a session from several threads is)."""
     with _EXPORT_LOCK:
-        return _new_session(path, mtime_ns)
+        return _new_session(path, mtime_ns, image)
 
 
 @lru_cache(maxsize=8)
@@ -259,14 +266,14 @@ def _loaded(path: str, mtime_ns: int) -> MotionLSTM:
 
 
 @lru_cache(maxsize=8)
-def _new_session(path: str, mtime_ns: int):
+def _new_session(path: str, mtime_ns: int, image: bool | None):
     from ..onnx_cpu import cpu_session
 
     model = load_motion_lstm(path)  # its own copy: the exporter traces it
     names = ["boxes", "base", "spread"] if model.spread else ["boxes", "base"]
     axes = {name: {0: "batch"} for name in ("steps", "glob", *names)}
     example = (torch.zeros(2, HISTORY_LEN, FEATURES), torch.zeros(2, GLOBAL_FEATURES))
-    return cpu_session(_Outputs(model), example, ["steps", "glob"], names, axes)
+    return cpu_session(_Outputs(model, image), example, ["steps", "glob"], names, axes)
 
 
 class LSTMPredictor:
@@ -287,27 +294,43 @@ class LSTMPredictor:
         key = (str(path.resolve()), path.stat().st_mtime_ns)
         self.model = _loaded(*key)
         self._share = self.model.head_share.numpy().copy()  # read per call: not through torch
-        # One session per weights file and process: a tracker per stream or per class group
-        # would otherwise export the network again (about 70 ms each).
-        self._session = _session(*key) if runtime == "onnxruntime" else None
+        # Sessions per weights file and process, made on first use: a tracker per stream or
+        # per class group would otherwise export the network again (about 70 ms each).
+        self._key = key if runtime == "onnxruntime" else None
+        self._sessions: dict[bool | None, object] = {}
+        self._projective = self.model.base == "projective"
 
     @classmethod
     def from_model(cls, model: MotionLSTM) -> LSTMPredictor:
         """A predictor running ``model`` as it is, in torch (a network fresh from training)."""
         predictor = cls.__new__(cls)
-        predictor.model, predictor._session = model.eval(), None
+        predictor.model, predictor._key, predictor._sessions = model.eval(), None, {}
         predictor._share = model.head_share.numpy().copy()
+        predictor._projective = model.base == "projective"
         return predictor
 
     def _forward(
         self, steps: np.ndarray, glob: np.ndarray, spread: bool
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        if self._session is not None:
-            out = self._session.run(None, {"steps": steps, "glob": glob})
+        if self._key is not None:
+            out = self._session(glob).run(None, {"steps": steps, "glob": glob})
             return out[0], out[1], (out[2] if spread else None)
         with torch.inference_mode():
             boxes, base, rel = self.model.forward_paths(torch.from_numpy(steps), torch.from_numpy(glob))
         return boxes.numpy(), base.numpy(), (rel.numpy() if spread and rel is not None else None)
+
+    def _session(self, glob: np.ndarray):
+        """The session for these histories: one that computes only the pinhole path where
+        every image is known, or only the growing line where none is (the tracker's case:
+        a tracker's frames all have a size or none do), saving the other path's operations."""
+        image = None
+        if self._projective:
+            known = glob[:, 4] > 0.5
+            image = True if known.all() else (False if not known.any() else None)
+        session = self._sessions.get(image)
+        if session is None:
+            session = self._sessions[image] = _shared_session(*self._key, image)
+        return session
 
     def head_shares(self, histories: Histories) -> np.ndarray:
         """(S,) the share of the head's correction each history gets: its motion class's where
