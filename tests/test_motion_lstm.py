@@ -746,3 +746,25 @@ def test_a_new_frame_size_makes_the_memoised_paths_be_predicted_again():
     moved = step((1280, 720))
     assert memo.histories_run == 4  # the boxes sit elsewhere in the new frame
     assert not np.allclose(moved, first)
+
+
+def test_sessions_made_later_run_the_weights_the_predictor_read(tmp_path):
+    """Sessions are exported on a case's first call: from the network the predictor holds,
+    not from the file, which may have been rewritten since."""
+    import os
+
+    from tracker.training.motion import save_checkpoint
+
+    path = tmp_path / "w.pt"
+    torch.manual_seed(0)
+    save_checkpoint(MotionLSTM(hidden=8), path)
+    predictor = LSTMPredictor(path)
+    torch.manual_seed(1)
+    save_checkpoint(MotionLSTM(hidden=8), path)  # other weights, same path
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a visibly newer file
+    h = straight_histories(3, steps=8)
+    placed = Histories(h.xyxy, h.dt, h.valid, np.tile([[100.0, 240.0]], (3, 1)), np.array([0, 1, 2]))
+    ahead = np.array([0.5, 1.0])
+    torch_run = LSTMPredictor.from_model(predictor.model)
+    np.testing.assert_allclose(predictor.predict(placed, ahead), torch_run.predict(placed, ahead), atol=1e-3)

@@ -19,6 +19,7 @@ One forward pass covers every track of a frame. The shipped weights
 
 from __future__ import annotations
 
+import copy
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -265,11 +266,13 @@ def _loaded(path: str, mtime_ns: int) -> MotionLSTM:
     return load_motion_lstm(path)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=24)  # up to three cases per weights file
 def _new_session(path: str, mtime_ns: int, image: bool | None):
     from ..onnx_cpu import cpu_session
 
-    model = load_motion_lstm(path)  # its own copy: the exporter traces it
+    # Its own copy (the exporter traces it) of the weights the predictors read, even if the
+    # file has changed since.
+    model = copy.deepcopy(_loaded(path, mtime_ns))
     names = ["boxes", "base", "spread"] if model.spread else ["boxes", "base"]
     axes = {name: {0: "batch"} for name in ("steps", "glob", *names)}
     example = (torch.zeros(2, HISTORY_LEN, FEATURES), torch.zeros(2, GLOBAL_FEATURES))
@@ -294,8 +297,8 @@ class LSTMPredictor:
         key = (str(path.resolve()), path.stat().st_mtime_ns)
         self.model = _loaded(*key)
         self._share = self.model.head_share.numpy().copy()  # read per call: not through torch
-        # Sessions per weights file and process, made on first use: a tracker per stream or
-        # per class group would otherwise export the network again (about 70 ms each).
+        # Sessions per weights file and process, made on a case's first call (about 70 ms
+        # each, once per process: a tracker per stream or per class group shares them).
         self._key = key if runtime == "onnxruntime" else None
         self._sessions: dict[bool | None, object] = {}
         self._projective = self.model.base == "projective"

@@ -182,7 +182,7 @@ def image_centres(image_sizes: Sequence[tuple[float, float] | None]) -> np.ndarr
 def cxcywh_at_least_1px(xyxy: np.ndarray) -> np.ndarray:
     """cxcywh of ``xyxy`` (..., 4) boxes, sizes floored at a pixel: the frame the network's
     targets are relative to."""
-    out = np.empty(xyxy.shape)
+    out = np.empty(xyxy.shape[:-1] + (4,))
     wh = np.maximum(xyxy[..., 2:4] - xyxy[..., 0:2], 1.0, out=out[..., 2:4])
     out[..., 0:2] = xyxy[..., 0:2] + 0.5 * wh
     return out
@@ -243,7 +243,7 @@ def future_targets(ref_xyxy: np.ndarray, future_xyxy: np.ndarray) -> np.ndarray:
 def cxcywh_from_targets(ref_xyxy: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Inverse of ``future_targets``: (S, T, 4) cxcywh boxes."""
     ref = cxcywh_at_least_1px(ref_xyxy)[:, None]
-    out = np.empty(targets.shape)
+    out = np.empty(targets.shape[:-1] + (4,))
     out[..., 0:2] = ref[..., 0:2] + targets[..., 0:2] * ref[..., 3:4]
     # np.clip and np.concatenate cost twice as much on a frame's few tracks
     out[..., 2:4] = ref[..., 2:4] * np.exp(np.minimum(np.maximum(targets[..., 2:4], -3.0), 3.0))
@@ -365,7 +365,9 @@ def histories_from_rings(
     rows = np.arange(n)[:, None]
     boxes = xyxy[rows, slot].astype(np.float64)
     times = time_s[rows, slot]
-    centre = None if image_size is None else np.full((n, 2), (image_size[0] / 2, image_size[1] / 2))
+    centre = None
+    if image_size is not None:
+        centre = np.full((n, 2), (image_size[0] / 2, image_size[1] / 2), np.float64)
     kinds = np.full(n, motion_class, np.int64)
     histories = Histories(boxes, times - times[:, -1:], valid, centre, kinds)
     return histories, valid.sum(axis=1) >= _min_read(ring, stride)
