@@ -524,6 +524,33 @@ def test_hybrid_runs_the_network_only_after_a_miss():
     assert counting.histories_run == 1  # the three missed frames share one forward pass
 
 
+def test_hybrid_leaves_a_track_last_seen_at_the_frame_edge_to_the_kalman_filter():
+    """A box the frame cuts no longer moves as its object does (and the object is most often
+    leaving): the hybrid predicts that track with the Kalman filter, without the network, and
+    remembers so for as long as the track stays lost."""
+    counting = CountingPredictor()
+    model = LearnedBoxModel(MotionConfig(kind="hybrid"), counting)
+    kalman = make_motion_model(MotionConfig(kind="kalman"))
+    hist = straight_histories(2, speed=8.0)
+    hist.xyxy[1, :, 0::2] += 640 - 4 - hist.xyxy[1, -1, 2]  # the second ends 4 px from the right edge
+    ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
+    count = np.array([HISTORY_LEN, HISTORY_LEN])
+    mean, cov = model.initiate(hist.xyxy[:, -1])
+    mean[:, 4] = 80.0  # both moving right at 8 px a frame
+    last = (HISTORY_LEN - 1) * 0.1
+    history = TrackHistory(hist.xyxy, ring_s, count, np.array([1, 2]), image_size=(640, 480))
+    for frame in (2, 3):
+        learned, _ = model.predict(mean, cov, 0.1 * frame, history, last + 0.1 * frame)
+        plain, _ = kalman.predict(mean, cov[:, :3], 0.1 * frame)
+        np.testing.assert_array_equal(learned[1], plain[1])
+        assert not np.allclose(learned[0], plain[0])  # the first track takes the learned path
+    assert counting.histories_run == 1
+    # Without the frame size no edge is known: both tracks take the learned path.
+    blind = LearnedBoxModel(MotionConfig(kind="hybrid"), CountingPredictor())
+    blind.predict(mean, cov, 0.2, TrackHistory(hist.xyxy, ring_s, count, np.array([1, 2])), last + 0.2)
+    assert blind.predictor.histories_run == 2
+
+
 def test_path_tables_read_as_interpolating_every_step_in_pixels():
     """The hybrid reads a lost track's memoised path table each frame: between steps, on them
     and beyond the last one it gives what interpolating all the network's steps in pixels
