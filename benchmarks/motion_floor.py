@@ -179,7 +179,8 @@ def main() -> None:
 
     result: dict = {"data": str(args.data), "horizons": horizons, "per_class": {}}
     # The three classes, then all of them together (``track eval-motion``'s "all").
-    for c, of_class in (*((c, cls == c) for c in CLASSES), ("all", np.isin(cls, CLASSES))):
+    groups = {name: cls == name for name in CLASSES} | {"all": np.isin(cls, CLASSES)}
+    for c, of_class in groups.items():
         rows = [of_class & samples.has_future[:, k] for k in range(len(horizons))]
         if not any(m.any() for m in rows):
             continue

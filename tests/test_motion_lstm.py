@@ -524,31 +524,57 @@ def test_hybrid_runs_the_network_only_after_a_miss():
     assert counting.histories_run == 1  # the three missed frames share one forward pass
 
 
-def test_hybrid_leaves_a_track_last_seen_at_the_frame_edge_to_the_kalman_filter():
+def test_hybrid_leaves_a_track_whose_last_box_the_frame_cut_to_the_kalman_filter():
     """A box the frame cuts no longer moves as its object does (and the object is most often
-    leaving): the hybrid predicts that track with the Kalman filter, without the network, and
-    remembers so for as long as the track stays lost."""
+    leaving): the hybrid predicts that track with the Kalman filter, without the network."""
     counting = CountingPredictor()
     model = LearnedBoxModel(MotionConfig(kind="hybrid"), counting)
     kalman = make_motion_model(MotionConfig(kind="kalman"))
     hist = straight_histories(2, speed=8.0)
-    hist.xyxy[1, :, 0::2] += 640 - 4 - hist.xyxy[1, -1, 2]  # the second ends 4 px from the right edge
     ring_s = np.tile(np.arange(HISTORY_LEN) * 0.1, (2, 1))
     count = np.array([HISTORY_LEN, HISTORY_LEN])
     mean, cov = model.initiate(hist.xyxy[:, -1])
     mean[:, 4] = 80.0  # both moving right at 8 px a frame
     last = (HISTORY_LEN - 1) * 0.1
-    history = TrackHistory(hist.xyxy, ring_s, count, np.array([1, 2]), image_size=(640, 480))
+    cut = np.array([False, True])
+    history = TrackHistory(hist.xyxy, ring_s, count, np.array([1, 2]), image_size=(640, 480), cut=cut)
     for frame in (2, 3):
         learned, _ = model.predict(mean, cov, 0.1 * frame, history, last + 0.1 * frame)
         plain, _ = kalman.predict(mean, cov[:, :3], 0.1 * frame)
         np.testing.assert_array_equal(learned[1], plain[1])
         assert not np.allclose(learned[0], plain[0])  # the first track takes the learned path
     assert counting.histories_run == 1
-    # Without the frame size no edge is known: both tracks take the learned path.
+    # Without the flags, both tracks take the learned path.
     blind = LearnedBoxModel(MotionConfig(kind="hybrid"), CountingPredictor())
     blind.predict(mean, cov, 0.2, TrackHistory(hist.xyxy, ring_s, count, np.array([1, 2])), last + 0.2)
     assert blind.predictor.histories_run == 2
+
+
+@pytest.mark.parametrize("size", [(640.0, 480.0), None])
+def test_the_tracker_flags_boxes_cut_by_the_frame_when_it_observes_them(size):
+    """A car that drives out of the right side of the frame, and one missed in the middle of it
+    at the same time: only the second costs the hybrid a forward pass, and a camera pan that
+    carries the first one's boxes away from the edge afterwards does not change that. Without
+    the frame size no edge is known: both do."""
+    counting = CountingPredictor()
+    config = TrackerConfig(frame_rate=10.0, motion=MotionConfig(kind="hybrid"))
+    tracker = Tracker(config, ("car",), motion_factory=lambda c: LearnedBoxModel(c, counting))
+    pan = np.array([[1.0, 0.0, -30.0], [0.0, 1.0, 0.0]])  # the view turns right: boxes move left
+    for f in range(20):
+        boxes = []
+        x = 480 + 8 * f
+        if f < 16:  # leaving: cut at the frame's right edge from frame 12 on
+            boxes.append([x, 200, min(x + 60, 639.0), 240])
+        if f not in (14, 15, 16):
+            boxes.append([200 + 5 * f, 100, 260 + 5 * f, 140])
+        xyxy = np.array(boxes, np.float32).reshape(-1, 4)
+        tracker.update(
+            Detections(xyxy, np.full(len(xyxy), 0.9), np.zeros(len(xyxy), np.int64)),
+            time_s=f / 10,
+            camera_motion=pan if f >= 17 else None,
+            image_size=size,
+        )
+    assert counting.histories_run == (1 if size is not None else 2)
 
 
 def test_path_tables_read_as_interpolating_every_step_in_pixels():

@@ -16,7 +16,7 @@ from .associate import associate_byte
 from .camera import warp_boxes
 from .config import TrackerConfig
 from .motion import MotionFactory, TrackHistory, make_motion_model
-from .motion.trajectories import motion_class_index
+from .motion.trajectories import at_frame_edge, motion_class_index
 from .structures import Detections, Track, Tracks, TrackState
 
 _TENTATIVE = np.int8(TrackState.TENTATIVE)
@@ -47,6 +47,7 @@ class TrackTable:
     hist_xyxy: np.ndarray  # (n, H, 4) float32
     hist_s: np.ndarray  # (n, H)
     hist_count: np.ndarray  # (n,) int64 boxes written so far
+    cut: np.ndarray  # (n,) bool: the newest box lay at the frame's edge when it was observed
 
     def __len__(self) -> int:
         return len(self.id)
@@ -109,6 +110,7 @@ class GroupTracker:
             hist_xyxy=np.zeros((0, h, 4), np.float32),
             hist_s=np.zeros((0, h)),
             hist_count=np.zeros(0, np.int64),
+            cut=np.zeros(0, bool),
         )
 
     # ------------------------------------------------------------------ per frame
@@ -158,7 +160,7 @@ class GroupTracker:
         t = self.table
         # seen_s is the newest ring box's time: both are written together, at birth and match.
         return TrackHistory(
-            t.hist_xyxy, t.hist_s, t.hist_count, t.id, t.seen_s, self.image_size, self.motion_class
+            t.hist_xyxy, t.hist_s, t.hist_count, t.id, t.seen_s, self.image_size, self.motion_class, t.cut
         )
 
     def apply_camera_motion(self, warp: np.ndarray) -> None:
@@ -191,6 +193,7 @@ class GroupTracker:
         t.det_xyxy[rows] = boxes
         self._vote(rows, dets.class_id[cols], score)
         self._record_history(rows, boxes, time_s)
+        t.cut[rows] = self._cut(boxes)
 
         life = self.config.lifecycle
         state = t.state[rows]
@@ -220,6 +223,10 @@ class GroupTracker:
         t.hist_xyxy[rows, slot] = boxes
         t.hist_s[rows, slot] = time_s
         t.hist_count[rows] += 1
+
+    def _cut(self, xyxy: np.ndarray) -> np.ndarray | bool:
+        """Whether each observed box lies at the frame's edge (False where the size is unknown)."""
+        return False if self.image_size is None else at_frame_edge(xyxy, self.image_size)
 
     def _age_unmatched(self, track_matched: np.ndarray, time_s: float) -> None:
         t = self.table
@@ -274,6 +281,7 @@ class GroupTracker:
             hist_xyxy=hist_xyxy,
             hist_s=hist_s,
             hist_count=np.ones(n, np.int64),
+            cut=np.broadcast_to(self._cut(dets.xyxy), (n,)).copy(),
         )
         self.table = self.table.extend(new)
 

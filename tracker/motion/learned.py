@@ -9,7 +9,8 @@ motion rather than by a straight line. Tracks with a shorter history use the Kal
 - ``lstm``: the LSTM's box replaces the Kalman prediction.
 - ``hybrid``: the Kalman prediction one frame after a detection (where it is already good and
   smooth), the LSTM's from ``hybrid_weight`` on: a blend that turns fully learned by 0.3 s.
-  A track last seen at the frame's edge (``EDGE_PX``) keeps the Kalman prediction.
+  A track whose last box the frame's edge cut (``TrackHistory.cut``) keeps the Kalman
+  prediction.
 """
 
 from __future__ import annotations
@@ -39,11 +40,6 @@ SPREAD = 3  # row of ``cov`` holding the learned prediction's centre variance
 # and rises to one over the next HYBRID_BLEND_S.
 HYBRID_FROM_S = 0.1
 HYBRID_BLEND_S = 0.2
-
-# A track whose newest box lies within this many pixels of the frame's edge is predicted by
-# the Kalman filter alone (hybrid): the frame has cut that box, so its size and centre no
-# longer move as the object does, and such a track is most often leaving the picture.
-EDGE_PX = 5.0
 
 # Columns of a path table (``path_tables``): the box, its rates and the centre spread; the
 # first eight are the Kalman state's (``kalman.STATE_DIM``).
@@ -87,20 +83,14 @@ def read_tables(tables: np.ndarray, ahead_s: np.ndarray) -> np.ndarray:
     return out
 
 
-def at_edge(xyxy: np.ndarray, image_size: tuple[float, float]) -> np.ndarray:
-    """(r,) whether each box (r, 4 xyxy) lies within ``EDGE_PX`` of the frame's edge."""
-    w, h = image_size
-    low = (xyxy[:, 0] <= EDGE_PX) | (xyxy[:, 1] <= EDGE_PX)
-    return low | (xyxy[:, 2] >= w - EDGE_PX) | (xyxy[:, 3] >= h - EDGE_PX)
-
-
 class TrackHistory:
     """Ring buffers of the observed boxes of N tracks, as the tracker keeps them; ``ids`` (N,)
     names the tracks (learned models then reuse a prediction while a track's boxes are
     unchanged); ``newest_s`` (N,), where the caller has it, the time of each newest box;
     ``image_size``, where known, the (width, height) of the frames the boxes are in;
     ``motion_class``, the tracks' class as an index in ``trajectories.MOTION_CLASSES`` (-1:
-    unknown)."""
+    unknown); ``cut`` (N,), where known, whether each newest box lay at the frame's edge when
+    it was observed (``trajectories.at_frame_edge``; before any camera warp moved it)."""
 
     def __init__(
         self,
@@ -111,11 +101,13 @@ class TrackHistory:
         newest_s: np.ndarray | None = None,
         image_size: tuple[float, float] | None = None,
         motion_class: int = -1,
+        cut: np.ndarray | None = None,
     ) -> None:
         self.xyxy, self.time_s, self.count, self.ids = xyxy, time_s, count, ids
         self._newest_s = newest_s
         self.image_size = image_size
         self.motion_class = motion_class
+        self.cut = cut
 
     def newest(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The newest box (r, 4) of ``rows`` and its time (r,)."""
@@ -133,15 +125,14 @@ class TrackHistory:
 class _Path(NamedTuple):
     """A track's memoised prediction: valid while its box count, the stride and the camera
     warp generation are unchanged (the relative targets outlive a warp, the table does not),
-    and the frame size with them (a new size clears every memo). No targets and no table: the
-    track is left to the Kalman filter (``at_edge``)."""
+    and the frame size with them (a new size clears every memo)."""
 
     count: int
     stride: int
-    targets: np.ndarray | None
+    targets: np.ndarray
     spreads: np.ndarray | None
     generation: int
-    table: np.ndarray | None
+    table: np.ndarray
 
 
 class LearnedBoxModel(KalmanBoxModel):
@@ -154,11 +145,12 @@ class LearnedBoxModel(KalmanBoxModel):
     warp's shift of the box's offset from the image centre, a few pixels a frame against the
     many box heights the offset is read in, are ignored) and only the table is rebuilt. With
     ``hybrid``, tracks seen in the previous frame take the Kalman prediction alone, so the
-    network runs only when a track has just been missed, and not for one last seen at the
-    frame's edge (``at_edge``; measured: the network then ran on 567 lost tracks of the KITTI
-    dev cars instead of 971, and tracking held or gained). Wherever the LSTM serves a track
-    (with ``lstm``: every track with a long enough history) it also sets the state's rates to
-    those of its predicted path.
+    network runs only when a track has just been missed, and not for one whose last box the
+    frame's edge cut (``TrackHistory.cut``: such a track is most often leaving the picture;
+    measured: the network then ran on 567 lost tracks of the KITTI dev cars instead of 971,
+    and tracking held or gained). Wherever the LSTM serves a track (with ``lstm``: every
+    track with a long enough history) it also sets the state's rates to those of its
+    predicted path.
     """
 
     # The state is the Kalman filter's, with one more row of ``cov``: the centre variance of
@@ -244,7 +236,10 @@ class LearnedBoxModel(KalmanBoxModel):
     def _tables(self, history: TrackHistory, stride: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Path tables (r, FUTURE_STEPS + 1, 10; ``path_tables``) of the usable tracks of
         ``rows``, from the network reading every ``stride``-th box back, and those tracks'
-        rows. Taken from the memo where a track's boxes have not changed."""
+        rows. Taken from the memo where a track's boxes have not changed. With ``hybrid``,
+        tracks whose last box the frame cut are left out (``TrackHistory.cut``)."""
+        if self.config.kind == "hybrid" and history.cut is not None:
+            rows = rows[~history.cut[rows]]
         rows = rows[usable_rings(history.count[rows], history.time_s.shape[1], stride)]
         if len(rows) == 0:
             return np.zeros((0, FUTURE_STEPS + 1, 10)), rows
@@ -252,8 +247,6 @@ class LearnedBoxModel(KalmanBoxModel):
             self._memo.clear()
             self._image_size = history.image_size
         if history.ids is None:
-            if self.config.kind == "hybrid" and history.image_size is not None:
-                rows = rows[~at_edge(history.newest(rows)[0], history.image_size)]
             targets, spreads = self._network(history, stride, rows)
             return path_tables(history.newest(rows)[0], targets, spreads), rows
         ids = history.ids[rows].tolist()
@@ -265,18 +258,10 @@ class LearnedBoxModel(KalmanBoxModel):
             hit = self._memo.get(key)
             if hit is None or hit.count != count or hit.stride != stride:
                 run.append(i)
-            elif hit.table is None:  # at the frame's edge: left to the Kalman filter
-                continue
             elif hit.generation != self._generation:
                 moved.append(i)
             else:
                 paths[i] = hit
-        if run and self.config.kind == "hybrid" and history.image_size is not None:
-            edge = at_edge(history.newest(rows[run])[0], history.image_size)
-            if edge.any():
-                for i in np.asarray(run)[edge].tolist():
-                    self._memo[ids[i]] = _Path(counts[i], stride, None, None, self._generation, None)
-                run = np.asarray(run)[~edge].tolist()
         if run or moved:
             if len(self._memo) > 4 * len(history.ids) + 64:  # forget removed tracks
                 live = set(history.ids.tolist())
@@ -299,11 +284,6 @@ class LearnedBoxModel(KalmanBoxModel):
                     tables[j],
                 )
                 self._memo[ids[i]] = paths[i] = path
-        if None in paths:  # tracks left to the Kalman filter
-            keep = [i for i, p in enumerate(paths) if p is not None]
-            if not keep:
-                return np.zeros((0, FUTURE_STEPS + 1, 10)), rows[:0]
-            rows, paths = rows[keep], [paths[i] for i in keep]
         return np.array([p.table for p in paths]), rows  # np.stack costs 4x more here
 
     def _network(

@@ -170,6 +170,19 @@ class Histories:
         return Histories(xyxy, dt, valid, centres, kinds)
 
 
+# A box within this many pixels of the frame's edge has been cut by it (detectors and KITTI's
+# labels clip boxes to the frame): its size and centre no longer move as the object does.
+EDGE_PX = 5.0
+
+
+def at_frame_edge(xyxy: np.ndarray, image_size: tuple[float, float]) -> np.ndarray:
+    """(r,) whether each box (r, 4 xyxy) lies within ``EDGE_PX`` of the edge of a frame of
+    ``image_size`` (width, height)."""
+    w, h = image_size
+    low = (xyxy[:, 0] <= EDGE_PX) | (xyxy[:, 1] <= EDGE_PX)
+    return low | (xyxy[:, 2] >= w - EDGE_PX) | (xyxy[:, 3] >= h - EDGE_PX)
+
+
 def image_centres(image_sizes: Sequence[tuple[float, float] | None]) -> np.ndarray:
     """(S, 2) centres of images of these (width, height) sizes; NaN for None."""
     out = np.full((len(image_sizes), 2), np.nan)
