@@ -84,6 +84,7 @@ class GroupTracker:
         self.motion_class = motion_class_index(class_names)
         self.class_ids = np.asarray(class_ids, np.int64)  # column -> class id, sorted
         self.motion = motion_factory(config.motion)
+        self._records_cut = bool(getattr(self.motion, "reads_cut", False))
         self._next_id = next_id
         self.table = self._empty_table()
         self.tracks_reported = 0  # tracks ever reported (a count: memory stays flat)
@@ -193,7 +194,8 @@ class GroupTracker:
         t.det_xyxy[rows] = boxes
         self._vote(rows, dets.class_id[cols], score)
         self._record_history(rows, boxes, time_s)
-        t.cut[rows] = self._cut(boxes)
+        if self._records_cut:
+            t.cut[rows] = self._cut(boxes)
 
         life = self.config.lifecycle
         state = t.state[rows]
@@ -224,9 +226,12 @@ class GroupTracker:
         t.hist_s[rows, slot] = time_s
         t.hist_count[rows] += 1
 
-    def _cut(self, xyxy: np.ndarray) -> np.ndarray | bool:
-        """Whether each observed box lies at the frame's edge (False where the size is unknown)."""
-        return False if self.image_size is None else at_frame_edge(xyxy, self.image_size)
+    def _cut(self, xyxy: np.ndarray) -> np.ndarray:
+        """Whether each observed box lies at the frame's edge, for motion models that read it
+        (``reads_cut``; False where the frame size is unknown)."""
+        if not self._records_cut or self.image_size is None:
+            return np.zeros(len(xyxy), bool)
+        return at_frame_edge(xyxy, self.image_size)
 
     def _age_unmatched(self, track_matched: np.ndarray, time_s: float) -> None:
         t = self.table
@@ -281,7 +286,7 @@ class GroupTracker:
             hist_xyxy=hist_xyxy,
             hist_s=hist_s,
             hist_count=np.ones(n, np.int64),
-            cut=np.broadcast_to(self._cut(dets.xyxy), (n,)).copy(),
+            cut=self._cut(dets.xyxy),
         )
         self.table = self.table.extend(new)
 

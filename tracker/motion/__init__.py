@@ -19,7 +19,9 @@ from .learned import TrackHistory, hybrid_weight
 
 
 class MotionModel(Protocol):
-    """The seam every motion model implements, batched over N tracks."""
+    """The seam every motion model implements, batched over N tracks. A model that reads
+    ``TrackHistory.cut`` in ``predict`` says so with a true ``reads_cut`` attribute (the
+    tracker only records the flag then)."""
 
     def initiate(self, xyxy: np.ndarray, velocity: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """State mean (N, D) and covariance (N, D, D) for new tracks at boxes (N, 4);

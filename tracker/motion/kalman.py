@@ -89,6 +89,8 @@ class KalmanBoxModel:
 
     # Rows of ``cov``: PP, PV, VV, and any a subclass keeps (zero until it writes them).
     COV_ROWS = 3
+    # Whether ``predict`` reads ``TrackHistory.cut`` (the tracker records it only then).
+    reads_cut = False
 
     def __init__(self, config: MotionConfig) -> None:
         self.config = config

@@ -168,6 +168,7 @@ class LearnedBoxModel(KalmanBoxModel):
             predictor = LSTMPredictor(config.weights or None)
         self.predictor = predictor
         self._spread = predictor.has_spread  # read every frame: not through torch's getattr
+        self.reads_cut = config.kind == "hybrid"
         self._frame_dt = STEP_S
         self._memo: dict[int, _Path] = {}  # track id -> its path
         self._image_size: tuple[float, float] | None = None  # the frame size the memo holds for
