@@ -168,7 +168,7 @@ class LearnedBoxModel(KalmanBoxModel):
             predictor = LSTMPredictor(config.weights or None)
         self.predictor = predictor
         self._spread = predictor.has_spread  # read every frame: not through torch's getattr
-        self.reads_cut = config.kind == "hybrid"
+        self.reads_cut = config.kind == "hybrid"  # ``_tables`` leaves cut boxes to the Kalman filter
         self._frame_dt = STEP_S
         self._memo: dict[int, _Path] = {}  # track id -> its path
         self._image_size: tuple[float, float] | None = None  # the frame size the memo holds for
@@ -239,7 +239,7 @@ class LearnedBoxModel(KalmanBoxModel):
         ``rows``, from the network reading every ``stride``-th box back, and those tracks'
         rows. Taken from the memo where a track's boxes have not changed. With ``hybrid``,
         tracks whose last box the frame cut are left out (``TrackHistory.cut``)."""
-        if self.config.kind == "hybrid" and history.cut is not None:
+        if self.reads_cut and history.cut is not None:
             rows = rows[~history.cut[rows]]
         rows = rows[usable_rings(history.count[rows], history.time_s.shape[1], stride)]
         if len(rows) == 0:
